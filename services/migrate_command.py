@@ -1,0 +1,29 @@
+"""`trilha migrate`: bring ClickHouse's tables and Kafka's topics to what this version expects."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from services import clients, migrations
+from services.deps import require_clickhouse, require_kafka
+from services.settings import Settings
+
+
+async def prepare(settings: Settings) -> list[str]:
+    """Migrations and topics; every process that needs them may call this (it is idempotent)."""
+    await require_clickhouse(settings)
+    await require_kafka(settings)
+    client = await clients.clickhouse(settings)
+    try:
+        applied = await migrations.apply(client)
+    finally:
+        await client.close()
+    await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
+    return applied
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    applied = asyncio.run(prepare(settings))
+    print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    return 0

@@ -1,0 +1,87 @@
+"""Every process reads its configuration from `TRILHA_*` environment variables.
+
+One set of variables describes the whole stack, so the same processes run against the embedded
+broker and ClickHouse endpoint or against a real Kafka and ClickHouse by changing the
+environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message says which variable and what to put in it."""
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Field `x_y` is read from `TRILHA_X_Y`."""
+
+    kafka_bootstrap_servers: str = _setting("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+    kafka_topic: str = _setting("api-calls", "topic the gateways publish call records to")
+    kafka_dlq_topic: str = _setting("api-calls.dlq", "dead-letter topic for records ingest rejects")
+    kafka_group: str = _setting("trilha-ingest", "consumer group of the ingest workers")
+    kafka_partitions: int = _setting(4, "partitions when Trilha creates the topic itself")
+    kafka_idempotence: bool = _setting(True, "idempotent producers (the embedded broker lacks it)")
+    clickhouse_url: str = _setting("http://127.0.0.1:8123", "ClickHouse HTTP(S) URL")
+    clickhouse_user: str = _setting("default", "ClickHouse user")
+    clickhouse_password: str = _setting("", "ClickHouse password")
+    clickhouse_database: str = _setting("default", "ClickHouse database holding Trilha's tables")
+    query_host: str = _setting("127.0.0.1", "address the query service listens on")
+    query_port: int = _setting(8080, "port of the query service")
+    data_dir: str = _setting("./var", "embedded stack's data, pid files and local state")
+    cursor_secret: str = _setting("", "key that signs paging cursors (random per data dir if empty)")
+    batch_max_rows: int = _setting(100_000, "ingest: rows that make a batch full")
+    batch_max_bytes: int = _setting(32 * 1024 * 1024, "ingest: bytes that make a batch full")
+    batch_max_age_s: float = _setting(1.0, "ingest: seconds after which a batch is flushed anyway")
+    max_record_bytes: int = _setting(1024 * 1024, "ingest: larger records go to the dead-letter topic")
+    insert_timeout_s: float = _setting(30.0, "ingest: one insert may take this long before it is retried")
+    metrics_port: int = _setting(0, "port for /metrics of ingest and scheduler (0: none)")
+    log_level: str = _setting("info", "debug, info, warning or error")
+    log_format: str = _setting("console", "console or json")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read `TRILHA_*` variables; a value that does not parse is a ConfigError naming it."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = env_name(f.name)
+            if var in env:
+                values[f.name] = _parse(var, env[var], type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in a child process."""
+        return {env_name(f.name): _render(getattr(self, f.name)) for f in fields(self)}
+
+
+def env_name(field_name: str) -> str:
+    return f"TRILHA_{field_name.upper()}"
+
+
+def _parse(var: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{var}={raw!r} is not a boolean: use true or false")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _render(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)

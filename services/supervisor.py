@@ -1,0 +1,210 @@
+"""`trilha up`: the whole stack on one machine, each component its own OS process.
+
+Start order follows dependencies (broker and ClickHouse, then migrations and topics, then
+ingest, query, scheduler and the demo traffic); a child that dies is restarted with backoff;
+stop order is the reverse, so ingest flushes and commits while ClickHouse and the broker are
+still up. Children get SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from services.migrate_command import prepare
+from services.netcheck import ensure_port_free, parse_hostport, url_hostport, wait_for_port
+from services.settings import ConfigError, Settings
+
+_STOP_GRACE_S = 20.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data, pid files and logs (default $TRILHA_DATA_DIR or ./var)")
+    parser.add_argument("--demo", action="store_true", help="also publish demo traffic so records arrive")
+    parser.add_argument("--demo-rate", type=int, default=50, help="records/s of the demo traffic")
+    parser.add_argument("--ingest-workers", type=int, default=1, help="ingest processes in the consumer group")
+    parser.add_argument("--query-port", type=int, help="overrides TRILHA_QUERY_PORT")
+    parser.add_argument("--kafka", help="overrides TRILHA_KAFKA_BOOTSTRAP_SERVERS (embedded broker address)")
+    parser.add_argument("--clickhouse-url", help="overrides TRILHA_CLICKHOUSE_URL (embedded endpoint address)")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not start the report scheduler")
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restart history."""
+
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started: float = field(default=0.0)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor dies, the kernel sends us SIGTERM."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only; it stops children in order
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, run_dir: Path, log_dir: Path) -> None:
+        self.settings, self.run_dir, self.log_dir = settings, run_dir, log_dir
+        self.children: list[Child] = []
+        self.stopping = False
+
+    def spawn(self, child: Child) -> None:
+        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        log = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        child.proc = subprocess.Popen(child.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=_die_with_parent)
+        log.close()
+        child.started = time.monotonic()
+        (self.run_dir / f"{child.name}.pid").write_text(f"{child.proc.pid}\n")
+        if child not in self.children:
+            self.children.append(child)
+
+    def start(self, name: str, *args: str) -> Child:
+        child = Child(name, [sys.executable, "-m", "services.cli", *args])
+        self.spawn(child)
+        return child
+
+    def watch_once(self) -> None:
+        """Restart children that died, with exponential backoff capped at 30 s."""
+        now = time.monotonic()
+        for child in self.children:
+            if self.stopping or child.proc is None or child.proc.poll() is None:
+                continue
+            if child.next_start == 0.0:
+                healthy = now - child.started > 60
+                child.restarts = 0 if healthy else child.restarts + 1
+                delay = min(30.0, 0.5 * 2 ** child.restarts)
+                child.next_start = now + delay
+                print(f"trilha: {child.name} exited with {child.proc.returncode}; restarting in {delay:.1f}s",
+                      flush=True)
+            elif now >= child.next_start:
+                child.next_start = 0.0
+                self.spawn(child)
+
+    def stop_all(self) -> None:
+        """SIGTERM in reverse start order, waiting for each; SIGKILL what outlives the grace."""
+        self.stopping = True
+        for child in reversed(self.children):
+            proc = child.proc
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for child in self.children:
+            (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
+
+
+def _cursor_secret(settings: Settings, data_dir: Path) -> str:
+    """One signing key per data dir, shared by all query processes and kept across restarts."""
+    if settings.cursor_secret:
+        return settings.cursor_secret
+    path = data_dir / "cursor.secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _check_ports(settings: Settings) -> None:
+    ensure_port_free(*parse_hostport(settings.kafka_bootstrap_servers.split(",")[0], 9092),
+                     "the embedded Kafka broker (TRILHA_KAFKA_BOOTSTRAP_SERVERS)")
+    ensure_port_free(*url_hostport(settings.clickhouse_url, 8123),
+                     "the embedded ClickHouse endpoint (TRILHA_CLICKHOUSE_URL)")
+    ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
+
+
+def _wait_ready(sup: Supervisor, child: Child, host: str, port: int, timeout: float) -> None:
+    if not wait_for_port(host, port, timeout) or (child.proc and child.proc.poll() is not None):
+        log = sup.log_dir / f"{child.name}.log"
+        raise ConfigError(f"{child.name} did not come up on {host}:{port} within {timeout:.0f}s (see {log})")
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    data_dir = Path(args.data_dir or settings.data_dir).resolve()
+    settings = replace(settings, data_dir=str(data_dir), query_port=args.query_port or settings.query_port,
+                       kafka_bootstrap_servers=args.kafka or settings.kafka_bootstrap_servers,
+                       clickhouse_url=args.clickhouse_url or settings.clickhouse_url,
+                       kafka_idempotence=False)  # Tansu's memory engine has no idempotent producers
+    run_dir, log_dir = data_dir / "run", data_dir / "log"
+    for folder in (run_dir, log_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, cursor_secret=_cursor_secret(settings, data_dir))
+    _check_ports(settings)
+    sup = Supervisor(settings, run_dir, log_dir)
+    stop = _install_signal_handlers()
+    try:
+        _start_stack(sup, args)
+        _announce(settings, args)
+        while not stop.is_set():
+            sup.watch_once()
+            stop.wait(0.5)
+    finally:
+        sup.stop_all()
+    print("trilha: stopped", flush=True)
+    return 0
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self, *_: object) -> None:
+        self.flag = True
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _install_signal_handlers() -> _StopFlag:
+    stop = _StopFlag()
+    signal.signal(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, stop.set)
+    return stop
+
+
+def _start_stack(sup: Supervisor, args: argparse.Namespace) -> None:
+    s = sup.settings
+    broker = sup.start("broker", "broker")
+    clickhouse = sup.start("clickhouse", "clickhouse")
+    _wait_ready(sup, broker, *parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30)
+    _wait_ready(sup, clickhouse, *url_hostport(s.clickhouse_url, 8123), 60)
+    asyncio.run(prepare(s))
+    for n in range(max(1, args.ingest_workers)):
+        sup.start(f"ingest-{n + 1}" if args.ingest_workers > 1 else "ingest", "ingest")
+    query = sup.start("query", "query")
+    if not args.no_scheduler:
+        sup.start("scheduler", "scheduler")
+    _wait_ready(sup, query, s.query_host, s.query_port, 60)
+    if args.demo:
+        sup.start("demo", "loadgen", "--rate", str(args.demo_rate), "--duration", "0", "--quiet")
+
+
+def _announce(s: Settings, args: argparse.Namespace) -> None:
+    print(f"kafka       {s.kafka_bootstrap_servers} (embedded Tansu broker, in memory)", flush=True)
+    print(f"clickhouse  {s.clickhouse_url} (embedded chDB endpoint, data in {s.data_dir}/clickhouse)")
+    print(f"query       http://{s.query_host}:{s.query_port} (console at /, health at /healthz)")
+    print(f"logs        {s.data_dir}/log, pid files in {s.data_dir}/run")
+    demo = f", demo traffic at {args.demo_rate} records/s" if args.demo else ""
+    print(f"trilha is ready{demo}. Ctrl-C stops everything.", flush=True)

@@ -1,0 +1,127 @@
+"""The stack the integration tests run against, started once per session.
+
+By default: the embedded broker and ClickHouse endpoint as real child processes on free ports.
+With TRILHA_TEST_BACKEND=containers: real Kafka and ClickHouse through testcontainers (needs a
+Docker engine). Tests only see `Stack`: addresses and the Settings every process would get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from services.migrate_command import prepare
+from services.netcheck import wait_for_port
+from services.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    data_dir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+
+    def spawn(self, name: str, *args: str, settings: Settings | None = None) -> subprocess.Popen[bytes]:
+        """Start `trilha <args>` as a real process, logging to data_dir/<name>.log."""
+        env = {**os.environ, **(settings or self.settings).to_env(), "PYTHONUNBUFFERED": "1"}
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.data_dir / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def with_topic(self, topic: str, group: str | None = None) -> Settings:
+        """Settings for a test that wants its own topic (and consumer group) on the shared stack."""
+        return replace(self.settings, kafka_topic=topic, kafka_dlq_topic=f"{topic}.dlq",
+                       kafka_group=group or f"{topic}-group")
+
+
+def _embedded(tmp: Path) -> Iterator[Stack]:
+    kafka_port, ch_port, query_port = free_port(), free_port(), free_port()
+    settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
+                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", query_port=query_port,
+                                 data_dir=str(tmp), kafka_idempotence=False,
+                                 cursor_secret="test-secret-not-for-production", batch_max_age_s=0.3)
+    stack = Stack(settings, tmp)
+    stack.spawn("broker", "broker")
+    stack.spawn("clickhouse", "clickhouse")
+    for name, port in (("broker", kafka_port), ("clickhouse", ch_port)):
+        if not wait_for_port("127.0.0.1", port, 60):
+            raise RuntimeError(f"embedded {name} did not start:\n{stack.log(name)}")
+    asyncio.run(prepare(settings))
+    try:
+        yield stack
+    finally:
+        for name in list(stack.procs)[::-1]:
+            stack.stop(name)
+
+
+def _containers(tmp: Path) -> Iterator[Stack]:
+    from testcontainers.clickhouse import ClickHouseContainer
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer() as kafka, ClickHouseContainer() as ch:
+        url = f"http://{ch.get_container_host_ip()}:{ch.get_exposed_port(8123)}"
+        settings = Settings.from_env({}, kafka_bootstrap_servers=kafka.get_bootstrap_server(),
+                                     clickhouse_url=url, clickhouse_user=ch.username,
+                                     clickhouse_password=ch.password, clickhouse_database=ch.dbname,
+                                     query_port=free_port(), data_dir=str(tmp),
+                                     cursor_secret="test-secret-not-for-production", batch_max_age_s=0.3)
+        asyncio.run(prepare(settings))
+        stack = Stack(settings, tmp)
+        try:
+            yield stack
+        finally:
+            for name in list(stack.procs)[::-1]:
+                stack.stop(name)
+
+
+@contextmanager
+def running_stack(tmp: Path) -> Iterator[Stack]:
+    backend = os.environ.get("TRILHA_TEST_BACKEND", "embedded")
+    yield from (_containers(tmp) if backend == "containers" else _embedded(tmp))
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
