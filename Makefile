@@ -29,6 +29,7 @@ bench-ingest: install
 
 bench-query: install
 	$(BIN)/python -m tests.bench.bench_query
+	$(BIN)/python -m tests.bench.bench_reports
 
 bench-gateway: install
 	$(BIN)/python -m tests.bench.bench_gateway
