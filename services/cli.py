@@ -31,12 +31,13 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name][0])
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """All sub-commands are listed; only `chosen`'s module is imported to add its arguments."""
     top = argparse.ArgumentParser(prog="trilha", description="Trilha: every API call recorded, found again fast.")
     subs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)
-        add = getattr(_module(name), "add_arguments", None)
+        add = getattr(_module(name), "add_arguments", None) if name == chosen else None
         if add is not None:
             add(sub)
     return top
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parser().parse_args(argv)
+        chosen = next((a for a in argv if not a.startswith("-")), None)
+        args = parser(chosen if chosen in COMMANDS else None).parse_args(argv)
         return int(_module(args.command).command(args, Settings.from_env()) or 0)
     except ConfigError as exc:
         print(f"trilha: error: {exc}", file=sys.stderr)

@@ -1,0 +1,126 @@
+"""`trilha up` keeps the stack running, restarts what dies, and leaves nothing behind when stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.stack import ROOT, free_port, wait_until
+
+READY = "trilha is ready"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRILHA_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
+    query_port = free_port()
+    env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+               TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port))
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data-dir", str(tmp_path), "--demo"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if READY in line:
+            break
+    assert any(READY in line for line in lines), "".join(lines)
+    try:
+        yield proc, tmp_path, query_port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _pid(data_dir: Path, component: str) -> int:
+    return int((data_dir / "run" / f"{component}.pid").read_text())
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None:  # noqa: ANN001
+    proc, data_dir, query_port = up
+    components = ["broker", "clickhouse", "ingest", "query", "scheduler", "demo"]
+    pids = {name: _pid(data_dir, name) for name in components}
+    assert all(_alive(pid) for pid in pids.values())
+    assert _healthy(query_port)
+
+    os.kill(pids["query"], signal.SIGKILL)
+    wait_until(lambda: _pid(data_dir, "query") != pids["query"] and _healthy(query_port), timeout=60,
+               what="the query service to be restarted")
+    pids["query"] = _pid(data_dir, "query")
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
+    assert not list((data_dir / "run").glob("*.pid"))
+
+
+def _run_trilha(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("trilha: error: "), result.stderr
+    return lines[0]
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = _env(TRILHA_QUERY_PORT=str(port), TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+                   TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+        line = _one_clear_line(_run_trilha("up", "--data-dir", str(tmp_path), env=env))
+    assert f"127.0.0.1:{port}" in line and "already in use" in line
+
+
+def test_unreachable_engines_are_one_clear_line() -> None:
+    env = _env(TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
+               TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    line = _one_clear_line(_run_trilha("migrate", env=env))
+    assert "cannot reach ClickHouse" in line and "TRILHA_CLICKHOUSE_URL" in line
+
+
+def test_a_malformed_setting_is_one_clear_line() -> None:
+    line = _one_clear_line(_run_trilha("migrate", env=_env(TRILHA_QUERY_PORT="eighty")))
+    assert "TRILHA_QUERY_PORT" in line and "eighty" in line
