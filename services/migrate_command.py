@@ -16,7 +16,7 @@ async def prepare(settings: Settings) -> list[str]:
     await require_kafka(settings)
     client = await clients.clickhouse(settings)
     try:
-        applied = await migrations.apply(client)
+        applied = await migrations.apply(client, settings.clickhouse_cluster)
     finally:
         await client.close()
     await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)

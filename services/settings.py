@@ -35,6 +35,7 @@ class Settings:
     clickhouse_user: str = _setting("default", "ClickHouse user")
     clickhouse_password: str = _setting("", "ClickHouse password")
     clickhouse_database: str = _setting("default", "ClickHouse database holding Trilha's tables")
+    clickhouse_cluster: str = _setting("", "cluster name: tables become Replicated* and DDL runs ON CLUSTER")
     query_host: str = _setting("127.0.0.1", "address the query service listens on")
     query_port: int = _setting(8080, "port of the query service")
     data_dir: str = _setting("./var", "embedded stack's data, pid files and local state")
