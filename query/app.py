@@ -1,0 +1,127 @@
+"""`trilha query`: the query service (Events API, reports, console) as one aiohttp application.
+
+`create_app(settings)` assembles the route tables of each feature module (`query.events_http`,
+`query.reports.http`, `query.console`) behind the same middlewares: request metrics, JSON errors
+and token authentication. One ClickHouse client (no session, safe to share between concurrent
+requests) lives in `app["ch"]` for the application's lifetime; `/healthz` and `/metrics` answer
+without a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+
+from aiohttp import web
+
+from query import auth, console, errors, events_http
+from query.reports import http as reports_http
+from services import clients, deps, logs, metrics
+from services.netcheck import ensure_port_free
+from services.settings import ConfigError, Settings
+
+warnings.filterwarnings("ignore", category=web.NotAppKeyWarning)  # the documented keys are plain strings
+
+MAX_BODY_BYTES = 1024 * 1024
+_CONNECT_ATTEMPTS = 30
+
+log = logs.get("query.app")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="overrides TRILHA_QUERY_HOST")
+    parser.add_argument("--port", type=int, help="overrides TRILHA_QUERY_PORT")
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application; ClickHouse is connected on start-up and closed on clean-up."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[_metrics_middleware, errors.middleware, auth.middleware])
+    app["settings"] = _with_cursor_secret(settings)
+    app["ch"] = None
+    app["metrics"] = registry = metrics.Registry()
+    registry.counter("trilha_query_requests_total", "HTTP requests answered, by route, method and status")
+    registry.histogram("trilha_query_request_seconds", "time to answer an HTTP request, by route")
+    auth.setup(app)
+    app.cleanup_ctx.append(_clickhouse)
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", auth.public(metrics.handler(registry)))])
+    app.add_routes(_public(console.ROUTES))
+    app.add_routes(events_http.ROUTES)
+    app.add_routes(reports_http.ROUTES)
+    return app
+
+
+def _public(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    return [web.RouteDef(r.method, r.path, auth.public(r.handler), r.kwargs) for r in routes]
+
+
+def _with_cursor_secret(settings: Settings) -> Settings:
+    """`trilha up` passes one key per data dir; a standalone process makes one up and says so."""
+    if settings.cursor_secret:
+        return settings
+    log.warning("TRILHA_CURSOR_SECRET is empty: using a random key, so paging cursors stop working when "
+                "this process restarts and are not accepted by other query processes")
+    return replace(settings, cursor_secret=secrets.token_urlsafe(32))
+
+
+async def _clickhouse(app: web.Application) -> AsyncIterator[None]:
+    """Connect once at start-up (retrying while ClickHouse finishes starting), close at shutdown."""
+    settings: Settings = app["settings"]
+    for attempt in range(_CONNECT_ATTEMPTS):
+        try:
+            app["ch"] = await clients.clickhouse(settings)
+            break
+        except Exception as exc:  # noqa: BLE001 - any connection failure is retried, then reported
+            if attempt == _CONNECT_ATTEMPTS - 1:
+                raise ConfigError(f"cannot connect to ClickHouse at {settings.clickhouse_url}: {exc}") from None
+            await asyncio.sleep(1.0)
+    yield
+    await app["ch"].close()
+
+
+@auth.public
+async def healthz(request: web.Request) -> web.Response:
+    """200 when ClickHouse answers, 503 when it does not; never needs a token."""
+    ch = request.app["ch"]
+    try:
+        await asyncio.wait_for(ch.query("SELECT 1"), timeout=2.0)
+        return errors.json_response({"status": "ok", "clickhouse": "ok"})
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        log.warning("health check: clickhouse unreachable", error=type(exc).__name__)
+        return errors.json_response({"status": "degraded", "clickhouse": "unreachable"}, status=503)
+
+
+@web.middleware
+async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await handler(request)
+    info = request.match_info.route.resource
+    route = info.canonical if info is not None else "unmatched"
+    registry: metrics.Registry = request.app["metrics"]
+    registry.counter("trilha_query_requests_total", "").inc(route=route, method=request.method,
+                                                          status=response.status)
+    registry.histogram("trilha_query_request_seconds", "").observe(time.perf_counter() - started, route=route)
+    return response
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; bad configuration is one ConfigError line."""
+    settings = replace(settings, query_host=args.host or settings.query_host,
+                       query_port=args.port or settings.query_port)
+    logs.configure(settings.log_level, settings.log_format, component="query")
+    asyncio.run(deps.require_clickhouse(settings))
+    ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
+    log.info("query service starting", host=settings.query_host, port=settings.query_port)
+    try:
+        web.run_app(create_app(settings), host=settings.query_host, port=settings.query_port,
+                    access_log=None, print=None, shutdown_timeout=10)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {settings.query_host}:{settings.query_port} "
+                          f"(TRILHA_QUERY_PORT): {exc.strerror or exc}") from None
+    return 0

@@ -1,0 +1,115 @@
+"""How the query service answers when something goes wrong: always JSON, never a traceback.
+
+Handlers raise `BadRequest(message, parameter)` (or another `ApiError`) and the middleware turns it
+into a response whose message says what to fix. aiohttp's own HTTP errors (404, 405, 413, ...) are
+passed through as JSON with the same shape; anything unexpected is logged server-side with its
+traceback and answered with a generic 500, so internals never reach a caller.
+
+Two shapes exist: the default `{"error": {"message", "parameter"}}`, and the platform's
+`{"Result": [], "Status": {"code", "message", "parameter"}, "Cursor": null}` for the Events API,
+whose existing clients expect every answer in that form. A handler opts into another shape with
+`@error_shape(renderer)`; the middleware finds it on the matched route's handler.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from services import logs
+
+log = logs.get("query.errors")
+
+Renderer = Callable[[int, str, str | None], dict[str, Any]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error a caller can act on: its message is shown to them as it is."""
+
+    status = 400
+
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter
+
+
+class BadRequest(ApiError):
+    """400: a parameter is missing, malformed or not allowed here; `parameter` names it."""
+
+    status = 400
+
+
+class Unauthorized(ApiError):
+    """401: no token, a malformed one, an unknown one or a revoked one."""
+
+    status = 401
+
+
+class NotFound(ApiError):
+    """404: nothing the caller may see exists under that name."""
+
+    status = 404
+
+
+def default_body(status: int, message: str, parameter: str | None) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message, "parameter": parameter}}
+
+
+def error_shape(renderer: Renderer) -> Callable[[Handler], Handler]:
+    """Mark a handler whose errors (401 and 400 included) must use `renderer`'s shape."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.trilha_error_shape = renderer  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """orjson-encoded JSON: records carry large `result` documents, and orjson is ~10x json's speed."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def error_response(request: web.Request, status: int, message: str, parameter: str | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    renderer: Renderer = getattr(request.match_info.handler, "trilha_error_shape", default_body)
+    return json_response(renderer(status, message, parameter), status=status, headers=headers)
+
+
+def _http_message(exc: web.HTTPException, request: web.Request) -> tuple[str, str | None]:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app._client_max_size  # noqa: SLF001 - aiohttp keeps the limit there only
+        return (f"request body is larger than the limit of {limit} bytes: send a smaller body", "body")
+    if isinstance(exc, web.HTTPNotFound):
+        return f"no such path: {request.method} {request.path}", None
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return f"{request.method} is not allowed on {request.path}: use {allowed}", None
+    return (exc.text or exc.reason or "error").removeprefix(f"{exc.status}: "), None
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost JSON error boundary of the query service."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="trilha"'} if exc.status == 401 else None
+        return error_response(request, exc.status, exc.message, exc.parameter, headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message, parameter = _http_message(exc, request)
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(request, exc.status, message, parameter, headers)
+    except Exception:  # noqa: BLE001 - the boundary: log it, never show it
+        log.error("unhandled error", method=request.method, path=request.path, trace=traceback.format_exc())
+        return error_response(request, 500, "internal error: the service logged the details; try again "
+                                            "or contact the operator")
