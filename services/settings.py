@@ -46,6 +46,8 @@ class Settings:
     max_record_bytes: int = _setting(1024 * 1024, "ingest: larger records go to the dead-letter topic")
     insert_timeout_s: float = _setting(30.0, "ingest: one insert may take this long before it is retried")
     metrics_port: int = _setting(0, "port for /metrics of ingest and scheduler (0: none)")
+    metrics_host: str = _setting("127.0.0.1", "address the /metrics server listens on")
+    shutdown_timeout_s: float = _setting(15.0, "ingest: on SIGTERM, time to write and commit what it holds")
     log_level: str = _setting("info", "debug, info, warning or error")
     log_format: str = _setting("console", "console or json")
 
