@@ -48,6 +48,10 @@ class Settings:
     metrics_port: int = _setting(0, "port for /metrics of ingest and scheduler (0: none)")
     metrics_host: str = _setting("127.0.0.1", "address the /metrics server listens on")
     shutdown_timeout_s: float = _setting(15.0, "ingest: on SIGTERM, time to write and commit what it holds")
+    reports_dir: str = _setting("", "scheduled reports: base of directory destinations (default <data_dir>/reports)")
+    scheduler_tick_s: float = _setting(20.0, "scheduled reports: seconds between looks for due runs")
+    report_max_attempts: int = _setting(5, "scheduled reports: attempts of one run before it is abandoned")
+    report_retry_s: float = _setting(30.0, "scheduled reports: first retry delay, doubled per attempt")
     log_level: str = _setting("info", "debug, info, warning or error")
     log_format: str = _setting("console", "console or json")
 

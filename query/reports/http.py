@@ -1,10 +1,145 @@
-"""HTTP routes of the reports (issue 5); the reports engineer fills `ROUTES`.
+"""HTTP routes of the "Registros de API" report: JSON pages, CSV export, print view, dashboard
+stats and scheduled reports.
 
-Stub created with the query service's core so `query.app` can assemble its route tables now.
+Handlers only read parameters (400 naming the parameter for anything wrong, unknown names
+included), take the company from the caller's token and hand over to the module that does the
+work; no handler accepts a company from the request.
 """
 
 from __future__ import annotations
 
+import re
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any
+
 from aiohttp import web
 
-ROUTES: list[web.RouteDef] = []
+from query.auth import principal
+from query.errors import NotFound, json_response
+from query.parsing import integer, json_object, reject_unknown
+from query.reports import csv_export, page, print_view, schedules, sql, stats
+from query.reports.filters import FILTER_NAMES, VIEW_NAMES, parse_filter, parse_view, single_values
+from query.reports.schedules import Schedule
+
+PAGE_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor")
+CSV_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "sep", "bom")
+PRINT_PARAMS = (*FILTER_NAMES, *VIEW_NAMES)
+STATS_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "bucket")
+_SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    params = single_values(request.query)
+    reject_unknown(params, allowed)
+    return params
+
+
+async def api_logs(request: web.Request) -> web.Response:
+    """GET /reports/api-logs: one page, newest first, `next_cursor` to the following page."""
+    params = _params(request, PAGE_PARAMS)
+    view = parse_view(params)
+    flt = parse_filter(params, view.tz)
+    size = integer(params, "page_size", 1, page.MAX_PAGE_SIZE, page.DEFAULT_PAGE_SIZE)
+    company = principal(request).company_id
+    secret = request.app["settings"].cursor_secret
+    after = page.position(params.get("cursor", "").strip() or None, flt, company, secret)
+    return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
+
+
+async def api_logs_csv(request: web.Request) -> web.StreamResponse:
+    """GET /reports/api-logs.csv: every matching row, streamed."""
+    params = _params(request, CSV_PARAMS)
+    view = parse_view(params)
+    flt = parse_filter(params, view.tz)
+    options = csv_export.parse_options(params)
+    chunks = csv_export.stream(request.app["ch"], flt, principal(request).company_id, view, options)
+    async with aclosing(chunks):
+        first = await anext(chunks)  # the query has started: a failure is still a JSON error here
+        name = csv_export.file_name(view.lang, datetime.now(UTC).astimezone(view.tz))
+        response = web.StreamResponse(headers={
+            "Content-Type": csv_export.CONTENT_TYPE, "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def api_logs_print(request: web.Request) -> web.Response:
+    """GET /reports/api-logs/print: printable HTML of the newest rows, up to the print limit."""
+    params = _params(request, PRINT_PARAMS)
+    view = parse_view(params)
+    flt = parse_filter(params, view.tz)
+    stmt = sql.rendered(flt, principal(request).company_id, view.lang, view.tz.key,
+                        limit=print_view.PRINT_LIMIT + 1, guard_formulas=False)
+    result = await request.app["ch"].query(stmt.sql, parameters=stmt.params, settings={"max_execution_time": 60})
+    html = print_view.render(result.result_rows, params, view, datetime.now(UTC))
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def api_logs_stats(request: web.Request) -> web.Response:
+    """GET /reports/api-logs/stats: totals, by status class, by resource, per bucket, p50/p95."""
+    params = _params(request, STATS_PARAMS)
+    view = parse_view(params)
+    flt = parse_filter(params, view.tz)
+    bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
+    return json_response(await stats.compute(request.app["ch"], flt, principal(request).company_id, view, bucket))
+
+
+async def create_schedule(request: web.Request) -> web.Response:
+    """POST /reports/schedules: validate and store; 201 with the schedule and its next run."""
+    reject_unknown(single_values(request.query), ())
+    spec = schedules.parse_spec(await json_object(request))
+    caller = principal(request)
+    created = await schedules.create(request.app["ch"], caller.company_id, caller.token_id, spec)
+    return json_response(_schedule_json(created, None, datetime.now(UTC)), status=201,
+                         headers={"Location": f"/reports/schedules/{created.schedule_id}"})
+
+
+async def list_schedules(request: web.Request) -> web.Response:
+    """GET /reports/schedules: the company's schedules with their next and last runs."""
+    reject_unknown(single_values(request.query), ())
+    ch, company = request.app["ch"], principal(request).company_id
+    found = await schedules.list_for(ch, company)
+    last: dict[str, schedules.RunState] = {}
+    for state in await schedules.run_states(ch, company):
+        last[state.schedule_id] = state  # ordered by scheduled_for: the newest wins
+    now = datetime.now(UTC)
+    return json_response({"schedules": [_schedule_json(s, last.get(s.schedule_id), now) for s in found]})
+
+
+async def delete_schedule(request: web.Request) -> web.Response:
+    """DELETE /reports/schedules/{id}: 204; 404 when the company has no such schedule."""
+    schedule_id = request.match_info["schedule_id"]
+    if not _SCHEDULE_ID.match(schedule_id) or not await schedules.delete(
+            request.app["ch"], principal(request).company_id, schedule_id):
+        raise NotFound(f"no schedule {schedule_id!r} for this token's company", "id")
+    return web.Response(status=204)
+
+
+def _schedule_json(schedule: Schedule, last: schedules.RunState | None, now: datetime) -> dict[str, Any]:
+    rule = schedule.recurrence
+    upcoming = rule.next_after(max(now, schedule.created_at))
+    out = schedule.to_json()
+    out["next_run_at"] = upcoming.astimezone(rule.tz).isoformat() if upcoming else None
+    out["last_run"] = None if last is None else {
+        "scheduled_for": last.scheduled_for.astimezone(rule.tz).isoformat(), "status": last.status,
+        "attempts": last.attempts, "rows": last.rows, "error": last.error or None}
+    return out
+
+
+ROUTES: list[web.RouteDef] = [
+    web.get("/reports/api-logs", api_logs),
+    web.get("/reports/api-logs.csv", api_logs_csv),
+    web.get("/reports/api-logs/print", api_logs_print),
+    web.get("/reports/api-logs/stats", api_logs_stats),
+    web.post("/reports/schedules", create_schedule),
+    web.get("/reports/schedules", list_schedules),
+    web.delete("/reports/schedules/{schedule_id}", delete_schedule),
+]

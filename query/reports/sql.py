@@ -1,0 +1,134 @@
+"""A `ReportFilter` → ClickHouse SQL whose every value is a bound parameter.
+
+The SQL text depends only on *which* filters are present, never on their values, so nothing a
+caller types can change a statement. Every statement starts with the company of the caller's
+token, and reads `calls` newest first over its sorting key (company_id, timestamp, query_id)
+with `LIMIT 1 BY timestamp, query_id`, so a duplicate that merges have not collapsed yet is
+never shown twice. Searching by client or authorization name goes through `trilha_fold`, the
+same function that filled `client_folded`/`authorization_folded`, so "joao" finds "João".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from query.reports.fields import fields, word
+from query.reports.filters import ReportFilter
+
+DT = "DateTime64(3, 'UTC')"
+NEWEST_FIRST = "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY timestamp, query_id"
+# An IPv4 caller is stored as ::ffff:a.b.c.d; people know it as a.b.c.d. No address at all is '::'.
+IP_TEXT = ("if(ip = toIPv6('::'), '', replaceRegexpOne(IPv6NumToString(ip), "
+           "'^::ffff:(\\\\d+\\\\.\\\\d+\\\\.\\\\d+\\\\.\\\\d+)$', '\\\\1'))")
+CLIENT_TEXT = ("if(client_name != '' AND client_username != '', concat(client_name, ' (', client_username, ')'), "
+               "concat(client_name, client_username))")
+# JSON rows: contract names and types; the timestamp goes out as ISO 8601.
+JSON_COLUMNS = {
+    "query_id": "query_id", "client_id": "client_id", "client_name": "client_name",
+    "client_username": "client_username", "authorization_id": "authorization_id",
+    "authorization_name": "authorization_name", "ip": IP_TEXT, "resource": "resource", "event": "event",
+    "method": "method", "status": "status", "url": "url", "server": "server", "error": "error",
+    "duration_ms": "duration_ms", "timestamp": "timestamp",
+}
+
+
+@dataclass
+class Statement:
+    """SQL text plus the values it binds; `params` is passed as clickhouse-connect `parameters=`."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def ch_time(moment: datetime) -> str:
+    """A UTC instant as ClickHouse parses a DateTime64(3) parameter."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def where(flt: ReportFilter, company_id: str) -> Statement:
+    """`company_id = … AND <each present filter>` with bound values only."""
+    clauses = ["company_id = {company:String}"]
+    params: dict[str, Any] = {"company": company_id}
+
+    def add(clause: str, **values: Any) -> None:
+        clauses.append(clause)
+        params.update(values)
+
+    if flt.since is not None:
+        add(f"timestamp >= {{since:{DT}}}", since=ch_time(flt.since))
+    if flt.until is not None:
+        add(f"timestamp < {{until:{DT}}}", until=ch_time(flt.until))
+    if flt.client_id is not None:
+        add("client_id = {client_id:String}", client_id=flt.client_id)
+    if flt.client is not None:
+        add("position(client_folded, trilha_fold({client:String})) > 0", client=flt.client)
+    if flt.authorization_id is not None:
+        add("authorization_id = {authorization_id:String}", authorization_id=flt.authorization_id)
+    if flt.authorization is not None:
+        add("position(authorization_folded, trilha_fold({authorization:String})) > 0",
+            authorization=flt.authorization)
+    if flt.ip is not None:
+        add("ip BETWEEN {ip_low:IPv6} AND {ip_high:IPv6}", ip_low=flt.ip[0], ip_high=flt.ip[1])
+    if flt.resource is not None:
+        add("resource = {resource:String}", resource=flt.resource)
+    if flt.status is not None:
+        add("status BETWEEN {status_low:UInt16} AND {status_high:UInt16}",
+            status_low=flt.status[0], status_high=flt.status[1])
+    if flt.error is not None:
+        add("error = {error:Bool}", error=flt.error)
+    return Statement(" AND ".join(clauses), params)
+
+
+def page(flt: ReportFilter, company_id: str, limit: int, after: tuple[datetime, str] | None = None) -> Statement:
+    """One page newest first, strictly after the keyset `after` (the previous page's last row)."""
+    cond = where(flt, company_id)
+    if after is not None:
+        # The plain bound on timestamp lets the primary key prune; the tuple makes the seek exact.
+        cond.sql += (f" AND timestamp <= {{after_ts:{DT}}}"
+                     f" AND (timestamp, query_id) < ({{after_ts:{DT}}}, {{after_id:String}})")
+        cond.params.update(after_ts=ch_time(after[0]), after_id=after[1])
+    columns = ", ".join(f"{expr} AS `{key}`" if expr != key else key for key, expr in JSON_COLUMNS.items())
+    cond.params["limit"] = limit
+    return Statement(f"SELECT {columns} FROM calls WHERE {cond.sql} {NEWEST_FIRST} LIMIT {{limit:UInt32}}",
+                     cond.params)
+
+
+def rendered(flt: ReportFilter, company_id: str, lang: str, tz: str, limit: int | None = None,
+             guard_formulas: bool = True) -> Statement:
+    """Every column as the text CSV and print show, in column order, rendered by ClickHouse.
+
+    Rendering in the engine lets the CSV export stream the engine's own output straight to the
+    caller (constant memory in the query service, whatever the row count).
+    """
+    cond = where(flt, company_id)
+    cond.params.update(word_yes=word("yes", lang), word_no=word("no", lang), tz=tz,
+                       decimal=word("decimal_separator", lang))
+    exprs = [_render(f.kind, f.sources[0], guard_formulas) for f in fields()]
+    sql = f"SELECT {', '.join(exprs)} FROM calls WHERE {cond.sql} {NEWEST_FIRST}"
+    if limit is not None:
+        sql += " LIMIT {limit:UInt32}"
+        cond.params["limit"] = limit
+    return Statement(sql, cond.params)
+
+
+def _render(kind: str, column: str, guard_formulas: bool) -> str:
+    if kind == "ip":
+        return IP_TEXT
+    if kind == "status":
+        return "if(status = 0, '', toString(status))"
+    if kind == "bool":
+        return "if(error, {word_yes:String}, {word_no:String})"
+    if kind == "duration":
+        return "replaceOne(toString(round(duration_ms, 3)), '.', {decimal:String})"
+    if kind == "datetime":
+        return "formatDateTime(timestamp, '%d/%m/%Y %H:%i', {tz:String})"
+    expr = CLIENT_TEXT if kind == "client" else column
+    return _formula_guard(expr) if guard_formulas else expr
+
+
+def _formula_guard(expr: str) -> str:
+    """A text starting with = + - @ (or tab/CR) gets a leading apostrophe so a spreadsheet shows it
+    as text instead of running it as a formula (CSV injection, OWASP)."""
+    return f"if(match({expr}, '^[=+\\\\-@\\\\t\\\\r]'), concat('''', {expr}), {expr})"

@@ -1,0 +1,243 @@
+"""`trilha scheduler`: runs each scheduled report once when it is due, and delivers it.
+
+Every tick it reads all live schedules and the run log, and starts:
+- each occurrence after the schedule's newest recorded run (or its creation) up to now — so
+  occurrences missed while the scheduler was down are caught up, in order, none skipped;
+- each run whose last record is a failure, once its backoff has passed;
+- each run left `started` by another scheduler process that has been silent for `--lease-s`
+  (it died mid-run).
+A run is identified by (schedule id, scheduled instant); its attempts are recorded before and
+after delivery, and deliveries are idempotent per run (same file name renamed into place, same
+`Idempotency-Key`), so a crash between delivery and its record repeats nothing a reader sees as
+a second report. A run reads only its schedule's company. One scheduler process per stack.
+
+`--once` does one pass and waits for its runs (retries included); `--now` pretends the clock
+shows that instant, so a test or an operator can make a schedule due without waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from query.reports import csv_export, delivery, recurrence, schedules, sql
+from query.reports.fields import word
+from query.reports.filters import ReportFilter, View
+from query.reports.schedules import RunState, Schedule
+from services import clients, deps, logs, metrics
+from services.settings import ConfigError, Settings
+
+log = logs.get("query.scheduler")
+MAX_BACKOFF_S = 3600.0
+Clock = Callable[[], datetime]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="one pass: start due runs, wait for them, exit")
+    parser.add_argument("--now", help="ISO 8601 instant to use as the current time (tests, catch-up checks)")
+    parser.add_argument("--lease-s", type=float, default=600.0,
+                        help="a run another scheduler started and left without an outcome this long is redone")
+
+
+class Scheduler:
+    """Finds due runs and executes them; `clock` is injectable so tests control 'now'."""
+
+    def __init__(self, settings: Settings, ch: AsyncClient, clock: Clock, lease_s: float = 600.0,
+                 registry: metrics.Registry | None = None) -> None:
+        self.settings, self.ch, self.clock, self.lease = settings, ch, clock, timedelta(seconds=lease_s)
+        self.runner = uuid.uuid4().hex[:12]
+        self.inflight: dict[tuple[str, datetime], asyncio.Task[str]] = {}
+        self.registry = registry or metrics.Registry()
+        self.outcomes = self.registry.counter("trilha_report_runs_total", "scheduled report runs by outcome")
+
+    async def tick(self) -> list[asyncio.Task[str]]:
+        """Start every run that is due now; returns the tasks started."""
+        now = self.clock()
+        active = await schedules.all_active(self.ch)
+        latest = await schedules.latest_scheduled(self.ch)
+        pending = await schedules.run_states(self.ch, pending_only=True)
+        by_id = {s.schedule_id: s for s in active}
+        started: list[asyncio.Task[str]] = []
+        for schedule in active:
+            anchor = max(schedule.created_at, latest.get(schedule.schedule_id, schedule.created_at))
+            for at in schedule.recurrence.occurrences(anchor, now):
+                started += self._start(schedule, at, 0)
+        for state in pending:
+            schedule = by_id.get(state.schedule_id)
+            if schedule is not None and self._resumable(state, now):
+                started += self._start(schedule, state.scheduled_for, state.attempts)
+        return started
+
+    def _resumable(self, state: RunState, now: datetime) -> bool:
+        if (state.schedule_id, state.scheduled_for) in self.inflight:
+            return False
+        if state.status == "started":
+            return state.runner != self.runner and now - state.recorded_at >= self.lease
+        return now >= state.recorded_at + timedelta(seconds=self.backoff(state.attempts))
+
+    def _start(self, schedule: Schedule, at: datetime, attempts: int) -> list[asyncio.Task[str]]:
+        key = (schedule.schedule_id, at)
+        if key in self.inflight:
+            return []
+        task = asyncio.create_task(self.run(schedule, at, attempts), name=f"report-{schedule.schedule_id}")
+        self.inflight[key] = task
+        task.add_done_callback(lambda _: self.inflight.pop(key, None))
+        return [task]
+
+    def backoff(self, attempt: int) -> float:
+        return min(MAX_BACKOFF_S, self.settings.report_retry_s * 2 ** max(0, attempt - 1))
+
+    async def run(self, schedule: Schedule, at: datetime, attempts: int) -> str:
+        """Attempt the run until delivered or out of attempts; returns the final status."""
+        period = recurrence.period(schedule.spec["range"], at, schedule.recurrence.tz)
+        context = {"schedule": schedule.schedule_id, "company": schedule.company_id, "scheduled_for": at.isoformat()}
+        while True:
+            attempts += 1
+            await schedules.record_run(self.ch, schedule, at, attempts, "started", self.runner, period)
+            try:
+                rows, size, target = await self.deliver(schedule, at, period)
+            except asyncio.CancelledError:
+                await asyncio.shield(schedules.record_run(self.ch, schedule, at, attempts, "failed", self.runner,
+                                                          period, error="interrupted: the scheduler stopped"))
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                final = attempts >= self.settings.report_max_attempts
+                status = "abandoned" if final else "failed"
+                await schedules.record_run(self.ch, schedule, at, attempts, status, self.runner, period, error=error)
+                self.outcomes.inc(outcome=status)
+                log.warning("scheduled report failed", attempt=attempts, final=final, error=error, **context)
+                if final:
+                    return status
+                await asyncio.sleep(self.backoff(attempts))
+                continue
+            await schedules.record_run(self.ch, schedule, at, attempts, "delivered", self.runner, period,
+                                       rows=rows, size=size, target=target)
+            self.outcomes.inc(outcome="delivered")
+            log.info("scheduled report delivered", attempt=attempts, rows=rows, bytes=size, target=target, **context)
+            return "delivered"
+
+    async def deliver(self, schedule: Schedule, at: datetime,
+                      period: tuple[datetime, datetime]) -> tuple[int, int, str]:
+        """Write the CSV for the run's period to a spool file, then hand it to the destination."""
+        flt = schedule.report_filter(*period)
+        view = View(schedule.recurrence.tz, schedule.spec.get("lang", "pt"))
+        spool = delivery.base_dir(self.settings) / ".spool" / f"{schedule.schedule_id}-{_millis(at)}.csv"
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            size = await self._spool(schedule, flt, view, spool)
+            rows = await self._count(schedule, flt)
+            name = (f"{word('file_name', view.lang)}_{at.astimezone(view.tz):%Y-%m-%d_%H%M}_"
+                    f"{schedule.schedule_id[:8]}.csv")
+            dest = schedule.destination
+            if dest.kind == "directory":
+                target = await asyncio.to_thread(delivery.to_directory, self.settings, schedule.company_id, dest,
+                                                 spool, name)
+            else:
+                headers = {"Idempotency-Key": f"{schedule.schedule_id}-{_millis(at)}",
+                           "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": _iso(at),
+                           "X-Trilha-Period-From": _iso(period[0]), "X-Trilha-Period-Until": _iso(period[1]),
+                           "X-Trilha-Rows": str(rows)}
+                target = f"{dest.describe()} {await delivery.to_webhook(dest, spool, name, headers)}"
+            return rows, size, target
+        finally:
+            spool.unlink(missing_ok=True)
+
+    async def _spool(self, schedule: Schedule, flt: ReportFilter, view: View, spool: Path) -> int:
+        size = 0
+        with spool.open("wb") as out:
+            async with aclosing(csv_export.stream(self.ch, flt, schedule.company_id, view, schedule.csv)) as chunks:
+                async for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+        return size
+
+    async def _count(self, schedule: Schedule, flt: ReportFilter) -> int:
+        cond = sql.where(flt, schedule.company_id)
+        result = await self.ch.query(f"SELECT uniqExact(query_id) FROM calls WHERE {cond.sql}",
+                                     parameters=cond.params)
+        return int(result.result_rows[0][0])
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def clock_from(now: str | None) -> Clock:
+    """The real clock, or one that starts at `now` and advances in real time."""
+    if not now:
+        return lambda: datetime.now(UTC)
+    try:
+        start = datetime.fromisoformat(now)
+    except ValueError:
+        raise ConfigError(f"--now {now!r} is not an ISO 8601 instant such as 2026-01-31T06:00:00-03:00") from None
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
+async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) -> int:
+    await deps.require_clickhouse(settings)
+    ch = await clients.clickhouse(settings)
+    registry = metrics.Registry()
+    runner = await _metrics(registry, settings) if settings.metrics_port and not once else None
+    scheduler = Scheduler(settings, ch, clock, lease_s, registry)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("scheduler started", runner=scheduler.runner, once=once, reports_dir=str(delivery.base_dir(settings)))
+    results: list[str] = []
+    try:
+        while not stop.is_set():
+            try:
+                tasks = await scheduler.tick()
+            except Exception as exc:  # noqa: BLE001 - ClickHouse away: log, look again next tick
+                log.warning("scheduler tick failed", error=f"{type(exc).__name__}: {exc}"[:500])
+                tasks = []
+            if once:
+                results = list(await asyncio.gather(*tasks, return_exceptions=True))
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.scheduler_tick_s)
+    finally:
+        for task in list(scheduler.inflight.values()):
+            task.cancel()
+        await asyncio.gather(*scheduler.inflight.values(), return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        await ch.close()
+    if once:
+        delivered = sum(1 for r in results if r == "delivered")
+        print(f"scheduler: {len(results)} run(s), {delivered} delivered", flush=True)
+        return 0 if delivered == len(results) else 1
+    return 0
+
+
+async def _metrics(registry: metrics.Registry, settings: Settings) -> object | None:
+    try:
+        return await metrics.serve(registry, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        log.warning("metrics port unavailable; serving no /metrics", port=settings.metrics_port, error=str(exc))
+        return None
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    logs.configure(settings.log_level, settings.log_format, component="scheduler")
+    os.makedirs(delivery.base_dir(settings), exist_ok=True)
+    return asyncio.run(serve(settings, args.once, clock_from(args.now), args.lease_s))
