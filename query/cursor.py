@@ -66,15 +66,25 @@ def decode(token: str, scope: str, secret: str, parameter: str = "Cursor") -> di
 
 def keyset(timestamp: datetime, query_id: str) -> dict[str, Any]:
     """The payload marking the last row of a page newest-first: (timestamp in ms, query_id)."""
-    return {"t": (timestamp - _EPOCH) // timedelta(milliseconds=1), "q": query_id}
+    return keyset_millis((timestamp - _EPOCH) // timedelta(milliseconds=1), query_id)
+
+
+def keyset_millis(timestamp_ms: int, query_id: str) -> dict[str, Any]:
+    return {"t": timestamp_ms, "q": query_id}
 
 
 def keyset_position(payload: dict[str, Any], parameter: str = "Cursor") -> tuple[datetime, str]:
-    """(timestamp, query_id) from a `keyset` payload; signed, but still checked for shape."""
+    """(timestamp, query_id) from a `keyset` payload."""
+    millis, query_id = keyset_values(payload, parameter)
+    return _EPOCH + timedelta(milliseconds=millis), query_id
+
+
+def keyset_values(payload: dict[str, Any], parameter: str = "Cursor") -> tuple[int, str]:
+    """(timestamp in ms, query_id) from a `keyset` payload; signed, but still checked for shape."""
     millis, query_id = payload.get("t"), payload.get("q")
     if not isinstance(millis, int) or isinstance(millis, bool) or not isinstance(query_id, str):
         raise _invalid(parameter)
-    return _EPOCH + timedelta(milliseconds=millis), query_id
+    return millis, query_id
 
 
 def _invalid(parameter: str) -> BadRequest:

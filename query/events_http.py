@@ -1,7 +1,73 @@
-"""HTTP handlers of the Events API (issue 4): POST /events and POST /log."""
+"""HTTP handlers of the Events API: `POST /events`, also answered at `POST /log` (the seed path).
+
+Answers use the platform's shape, errors included, so the seed platform's clients work unchanged:
+`{"Result": [records], "Status": {"code": 200, "message": "OK"}, "Cursor": "..." | null}`; an
+error has `"Result": []`, `"Cursor": null` and `Status` `{"code", "message", "parameter"}`.
+Every lookup is filtered by the caller's company: another company's QueryId is a 404 worded
+exactly like a QueryId that does not exist, and a cursor is bound to the company and search.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-ROUTES: list[web.RouteDef] = []
+from query import auth, cursor, events_params, events_store, parsing
+from query.errors import BadRequest, NotFound, error_shape, json_response
+from query.events_params import EventsRequest
+
+CURSOR_KIND = "events"
+
+
+def platform_body(status: int, message: str, parameter: str | None) -> dict[str, Any]:
+    """The platform's answer shape for an error (also used by 401s on these paths)."""
+    return {"Result": [], "Status": {"code": status, "message": message, "parameter": parameter}, "Cursor": None}
+
+
+def _answer(records: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
+    return json_response({"Result": records, "Status": {"code": 200, "message": "OK"}, "Cursor": next_cursor})
+
+
+@error_shape(platform_body)
+async def events(request: web.Request) -> web.Response:
+    who = auth.principal(request)
+    wanted = events_params.parse(await parsing.json_object(request))
+    if wanted.query_id:
+        return await _by_query_id(request, who.company_id, wanted)
+    return await _search(request, who.company_id, wanted)
+
+
+async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
+    record = await events_store.record_by_query_id(request.app["ch"], company, wanted.query_id or "",
+                                                   wanted.around)
+    if record is None:
+        raise NotFound("no record with this QueryId: check the id (QueryIds are case-sensitive)", "QueryId")
+    return _answer([record], None)
+
+
+async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
+    ch, secret = request.app["ch"], request.app["settings"].cursor_secret
+    terms = await events_store.search_terms(ch, wanted.q, wanted.tags)
+    if not terms:
+        raise BadRequest("q and Tags give nothing to search for", "q")
+    day = wanted.day
+    scope = cursor.scope(company, CURSOR_KIND, {"terms": terms, "day": day[0].isoformat() if day else None})
+    position = _position(cursor.decode(wanted.cursor, scope, secret), len(terms)) if wanted.cursor else None
+    page = await events_store.search(ch, company, terms, day, wanted.page_size, position)
+    next_cursor = None
+    if page.next is not None:
+        payload = {**cursor.keyset_millis(page.next.timestamp_ms, page.next.query_id), "d": page.next.driver}
+        next_cursor = cursor.encode(payload, scope, secret)
+    return _answer(page.records, next_cursor)
+
+
+def _position(payload: dict[str, Any], terms: int) -> events_store.Position:
+    millis, query_id = cursor.keyset_values(payload)
+    driver = payload.get("d")
+    if not isinstance(driver, int) or isinstance(driver, bool) or not 0 <= driver < terms:
+        raise BadRequest("Cursor is not valid for this search: leave Cursor out to start again", "Cursor")
+    return events_store.Position(millis, query_id, driver)
+
+
+ROUTES: list[web.RouteDef] = [web.post("/events", events), web.post("/log", events)]

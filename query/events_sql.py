@@ -1,0 +1,105 @@
+"""The SQL of the Events API: text with `{name:Type}` placeholders; values always go as parameters.
+
+Read paths, all within one company (the caller's) and all reading by sorting key:
+- QueryId: `call_ids` (company_id, query_id → timestamp), then `calls` by its full key. With a
+  QueryDate, `calls` is read first within a few days of it (no `call_ids` read), falling back to
+  the `call_ids` path when the date was wrong.
+- q / Tags: search terms are normalised by the same SQL functions ingest's materialized view uses
+  (`trilha_q_terms`, `trilha_tag_term`). The *driver* term (the rarest) is read from `call_terms`
+  newest first from the cursor's keyset position, in sorting-key order, so a page costs the same
+  at page 1 and page 1,000 (no OFFSET); candidates are then fetched from `calls` by key, and with
+  several terms only rows carrying all of them are kept.
+Duplicates not yet merged away are dropped with `LIMIT 1 BY`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from schemas import call_record_schema
+
+# Timestamps travel as integer milliseconds: exact, and free of any client-side timezone handling.
+_TS = "fromUnixTimestamp64Milli({%s:Int64}, 'UTC')"
+ROW_TERMS = ("arrayConcat(trilha_q_terms(q), "
+             "arrayMap((k, v) -> trilha_tag_term(k, v), mapKeys(tags), mapValues(tags)))")
+SETTINGS = {"output_format_json_quote_64bit_integers": 0, "max_execution_time": 30}
+
+
+@cache
+def record_columns() -> str:
+    """Every contract field in the contract's order (timestamp as `timestamp_ms`, ip as `ip_text`)."""
+    exprs = []
+    for name in call_record_schema()["properties"]:
+        if name == "timestamp":
+            exprs.append("toUnixTimestamp64Milli(timestamp) AS timestamp_ms")
+        elif name == "ip":
+            exprs.append("IPv6NumToString(ip) AS ip_text")
+        else:
+            exprs.append(name)
+    return ", ".join(exprs)
+
+
+def _select(where: str) -> str:
+    return (f"SELECT {record_columns()} FROM calls WHERE company_id = {{company:String}} AND {where} "
+            "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY query_id")
+
+
+def by_query_id() -> str:
+    """The record with a QueryId, through the QueryId → timestamp table."""
+    return _select("(timestamp, query_id) IN (SELECT timestamp, query_id FROM call_ids "
+                   "WHERE company_id = {company:String} AND query_id = {query_id:String})")
+
+
+def by_query_id_near() -> str:
+    """The record with a QueryId within [lo, hi): `calls` alone, for a caller who knows the date."""
+    return _select(f"timestamp >= {_TS % 'lo'} AND timestamp < {_TS % 'hi'} "
+                   "AND query_id = {query_id:String}")
+
+
+def search_terms() -> str:
+    """The normalised terms of a q and of tags, computed by the same functions ingest uses."""
+    return ("SELECT arrayDistinct(arrayConcat(trilha_q_terms({q:String}), "
+            "arrayMap((k, v) -> trilha_tag_term(k, v), {tag_keys:Array(String)}, {tag_values:Array(String)})))")
+
+
+def _term_bounds(after: bool, day: bool) -> str:
+    clauses = []
+    if after:
+        clauses.append(f"timestamp <= {_TS % 'after_ts'} "
+                       f"AND (timestamp < {_TS % 'after_ts'} OR query_id < {{after_id:String}})")
+    if day:
+        clauses.append(f"timestamp >= {_TS % 'lo'} AND timestamp < {_TS % 'hi'}")
+    return "".join(f" AND {c}" for c in clauses)
+
+
+def term_counts(terms: int, after: bool, day: bool) -> str:
+    """Rows of each term below the position, counted up to {cap}: enough to pick the rarest term."""
+    parts = [f"SELECT {n} AS term_index, count() AS rows FROM (SELECT 1 FROM call_terms "
+             f"WHERE company_id = {{company:String}} AND term = {{term{n}:String}}{_term_bounds(after, day)} "
+             "LIMIT {cap:UInt32})" for n in range(terms)]
+    return " UNION ALL ".join(parts)
+
+
+def _driver_keys(after: bool, day: bool, columns: str = "timestamp, query_id") -> str:
+    return (f"SELECT {columns} FROM call_terms WHERE company_id = {{company:String}} "
+            f"AND term = {{driver:String}}{_term_bounds(after, day)} "
+            "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY timestamp, query_id LIMIT {candidates:UInt32}")
+
+
+def driver_keys(after: bool, day: bool) -> str:
+    """The next {candidates} positions of the driver term, newest first."""
+    return _driver_keys(after, day, "toUnixTimestamp64Milli(timestamp), query_id")
+
+
+def page_single_term(after: bool, day: bool) -> str:
+    """One term: the next {candidates} rows of it, in one round trip."""
+    return _select(f"(timestamp, query_id) IN ({_driver_keys(after, day)})") + " LIMIT {limit:UInt32}"
+
+
+def rows_with_all_terms() -> str:
+    """Of the candidate keys, the rows that carry every term, newest first."""
+    keys = ("SELECT tupleElement(key, 1), tupleElement(key, 2) FROM (SELECT arrayJoin(arrayZip("
+            "arrayMap(t -> fromUnixTimestamp64Milli(t, 'UTC'), {key_ts:Array(Int64)}), {key_ids:Array(String)})) "
+            "AS key)")
+    return _select(f"(timestamp, query_id) IN ({keys}) AND hasAll({ROW_TERMS}, {{terms:Array(String)}})"
+                   ) + " LIMIT {limit:UInt32}"
