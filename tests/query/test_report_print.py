@@ -1,0 +1,120 @@
+"""The printable report: a print stylesheet, the filters applied, the generation time, the rows
+(escaped: a record cannot inject markup), and a note when the print limit cuts the list short."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import ClientSession
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from query.reports.print_view import PRINT_LIMIT
+from services.records import RecordFactory
+from tests.query import report_support as rs
+from tests.stack import Stack
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOSTILE = '<script>alert("x")</script> & <b>Ana</b>'
+
+
+@dataclass
+class Data:
+    session: ClientSession
+    base: str
+    headers: dict[str, str]
+    records: list[rs.Record]
+
+
+class _Table(HTMLParser):
+    """Collects the text of each table cell, as a browser would show it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.scripts = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in {"td", "th"}:
+            self._cell = []
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"td", "th"} and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, text: str) -> None:
+        if self._cell is not None:
+            self._cell.append(text)
+
+
+@pytest.fixture(scope="module")
+async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
+    mine = rs.company("rep-print")
+    records = RecordFactory(seed=71, companies=1, result_bytes=(10, 20)).records(
+        PRINT_LIMIT + 25, start=START, step=timedelta(seconds=30), company=mine)
+    records[-1].update(client_name=HOSTILE, resource="pessoas")
+    await rs.insert(ch, records)
+    async with rs.service(stack.settings) as (session, base):
+        yield Data(session, base, await rs.token(ch, mine), records)
+
+
+async def _page(data: Data, **params: str) -> tuple[str, dict[str, str]]:
+    async with data.session.get(f"{data.base}/reports/api-logs/print", params=params,
+                                headers=data.headers) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.text(), dict(answer.headers)
+
+
+async def test_print_page_lists_filters_time_and_matching_rows(data: Data) -> None:
+    before = datetime.now(UTC)
+    html, headers = await _page(data, resource="pessoas", error="não", client="ana")
+    assert headers["Content-Type"].startswith("text/html")
+    assert "script-src" not in headers["Content-Security-Policy"] and "default-src 'none'" in \
+        headers["Content-Security-Policy"]
+    assert "@media print" in html and "@page" in html
+    assert "Filtros aplicados" in html and "Recurso: pessoas" in html and "Erro: não" in html
+    assert "Cliente: ana" in html
+    generated = re.search(r"Gerado em:</dt><dd>(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)", html)
+    assert generated, "the generation time is on the page"
+    shown = datetime.strptime(generated.group(1), "%d/%m/%Y %H:%M:%S").replace(tzinfo=ZoneInfo("America/Sao_Paulo"))
+    assert before - timedelta(seconds=2) <= shown <= datetime.now(UTC) + timedelta(seconds=2)
+
+    table = _Table()
+    table.feed(html)
+    want = [r for r in data.records if r["resource"] == "pessoas" and not r["error"]
+            and "ana" in rs.fold(f"{r['client_name']} {r['client_username']}")]
+    assert want
+    header, *rows = table.rows
+    assert header[0] == "Código" and header[-1] == "Data/Hora"
+    assert [r[0] for r in rows] == rs.newest_first(want)
+    assert "Limite de impressão" not in html
+
+
+async def test_values_are_escaped_never_markup(data: Data) -> None:
+    html, _ = await _page(data, client="script")
+    table = _Table()
+    table.feed(html)
+    assert table.scripts == 0, "a client name cannot add a script to the page"
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert table.rows[1][2].startswith(HOSTILE)
+
+
+async def test_the_print_limit_is_stated_when_reached(data: Data) -> None:
+    html, _ = await _page(data, lang="en")
+    table = _Table()
+    table.feed(html)
+    assert len(table.rows) - 1 == PRINT_LIMIT
+    assert [r[0] for r in table.rows[1:]] == rs.newest_first(data.records)[:PRINT_LIMIT]
+    assert f"showing only the {PRINT_LIMIT} most recent records" in html
+    assert "None (every record)" in html and "Generated at" in html
