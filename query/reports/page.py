@@ -39,7 +39,7 @@ async def fetch(ch: AsyncClient, flt: ReportFilter, company_id: str, page_size: 
     """`{"rows": [...], "next_cursor": str | None}`; one extra row is read to know if more exist."""
     stmt = sql.page(flt, company_id, page_size + 1, after)
     result = await ch.query(stmt.sql, parameters=stmt.params, settings={"max_execution_time": 60})
-    names = result.column_names
+    names = [name.removesuffix("_out") for name in result.column_names]
     rows = [json_row(dict(zip(names, values, strict=True))) for values in result.result_rows]
     next_cursor = None
     if len(rows) > page_size:

@@ -89,7 +89,9 @@ def page(flt: ReportFilter, company_id: str, limit: int, after: tuple[datetime, 
         cond.sql += (f" AND timestamp <= {{after_ts:{DT}}}"
                      f" AND (timestamp, query_id) < ({{after_ts:{DT}}}, {{after_id:String}})")
         cond.params.update(after_ts=ch_time(after[0]), after_id=after[1])
-    columns = ", ".join(f"{expr} AS `{key}`" if expr != key else key for key, expr in JSON_COLUMNS.items())
+    # An alias equal to a column name would replace that column in WHERE too (ClickHouse lets
+    # aliases be used there), so computed columns get a `_out` suffix the row builder strips.
+    columns = ", ".join(f"{expr} AS {key}_out" if expr != key else key for key, expr in JSON_COLUMNS.items())
     cond.params["limit"] = limit
     return Statement(f"SELECT {columns} FROM calls WHERE {cond.sql} {NEWEST_FIRST} LIMIT {{limit:UInt32}}",
                      cond.params)
