@@ -52,6 +52,17 @@ class Settings:
     scheduler_tick_s: float = _setting(20.0, "scheduled reports: seconds between looks for due runs")
     report_max_attempts: int = _setting(5, "scheduled reports: attempts of one run before it is abandoned")
     report_retry_s: float = _setting(30.0, "scheduled reports: first retry delay, doubled per attempt")
+    emitter_memory_max_bytes: int = _setting(64 * 1024 * 1024, "emitter: records held in memory while Kafka lags")
+    emitter_spill_max_bytes: int = _setting(1024 ** 3, "emitter: disk budget of the spill file; beyond it, drops")
+    emitter_flush_timeout_s: float = _setting(10.0, "emitter: on shutdown, time to deliver before spilling")
+    emitter_compression: str = _setting("zstd", "emitter: Kafka compression, zstd or lz4")
+    gateway_company_header: str = _setting("X-Trilha-Company", "gateway: request header naming the company")
+    gateway_query_id_header: str = _setting("X-Query-Id", "gateway: response header carrying the QueryId")
+    gateway_trusted_proxies: str = _setting("", "gateway: CIDRs whose X-Forwarded-For is believed, comma-separated")
+    gateway_body_max_bytes: int = _setting(64 * 1024, "gateway: request/result bytes kept in a record")
+    gateway_redact: str = _setting("authorization,password,senha,token,secret,apikey,cookie",
+                                   "gateway: field names (substrings) whose values are redacted, comma-separated")
+    gateway_server_name: str = _setting("", "gateway: server name in records (default: host name)")
     log_level: str = _setting("info", "debug, info, warning or error")
     log_format: str = _setting("console", "console or json")
 
