@@ -1,56 +1,37 @@
-"""What the report tests share: records written straight into ClickHouse, a query service serving
-the real application over HTTP, a token per company, and the expectations computed from the
-records in plain Python (independently of the service's SQL)."""
+"""What the report tests share, on top of `tests.query.support`: records written straight into
+ClickHouse, a real `trilha query` process, CLI-made tokens, and the expectations computed from
+the records in plain Python (independently of the service's SQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import unicodedata
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
-from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import tokens
-from query.app import create_app
-from services.settings import Settings
+from tests.query import support
+from tests.stack import Stack
 
 Record = dict[str, Any]
-_INSERT_SETTINGS = {"date_time_input_format": "best_effort", "input_format_json_read_objects_as_strings": 1}
+company = support.unique_company
+insert = support.raw_insert
 
 
-def company(prefix: str) -> str:
-    """A company id no other test uses, so tests share one ClickHouse without seeing each other."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def insert(ch: AsyncClient, records: list[Record]) -> None:
-    """Write records as ingest does (JSONEachRow, nested JSON kept as text)."""
-    body = b"\n".join(orjson.dumps(r) for r in records)
-    await ch.raw_insert("calls", None, body, fmt="JSONEachRow", settings=_INSERT_SETTINGS)
-
-
-async def token(ch: AsyncClient, company_id: str) -> dict[str, str]:
-    _, value = await tokens.create(ch, company_id, name="report tests")
-    return {"Authorization": f"Bearer {value}"}
+async def token(stack: Stack, company_id: str) -> dict[str, str]:
+    """Headers with a token made by `trilha tokens create`, as an operator makes one."""
+    return support.bearer(await asyncio.to_thread(support.create_token, stack, company_id, None, "report tests"))
 
 
 @asynccontextmanager
-async def service(settings: Settings) -> AsyncIterator[tuple[ClientSession, str]]:
-    """The query application on a real local port; yields an HTTP session and its base URL."""
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with ClientSession() as session:
-            yield session, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+async def service(stack: Stack, name: str) -> AsyncIterator[tuple[ClientSession, str]]:
+    """A real `trilha query` process; yields an HTTP session and its base URL."""
+    async with support.query_service(stack, name) as running:
+        yield running.session, running.base
 
 
 def when(record: Record) -> datetime:

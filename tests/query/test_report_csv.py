@@ -32,6 +32,8 @@ TRICKY = {
     "server": "=HYPERLINK(\"http://evil\")",
 }
 
+NAME = "query-report-csv"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+
 
 @dataclass
 class Data:
@@ -51,8 +53,8 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
     records[12].update(ip="189.4.5.6", duration_ms=0.25)
     await rs.insert(ch, records)
     await rs.insert(ch, records[:30])  # duplicates not merged yet must not become extra lines
-    async with rs.service(stack.settings) as (session, base):
-        yield Data(session, base, await rs.token(ch, mine), records)
+    async with rs.service(stack, NAME) as (session, base):
+        yield Data(session, base, await rs.token(stack, mine), records)
 
 
 async def _csv(data: Data, **params: str) -> tuple[bytes, list[list[str]], dict[str, str]]:

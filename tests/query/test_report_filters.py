@@ -27,6 +27,8 @@ SP = ZoneInfo("America/Sao_Paulo")
 IPS = ("10.1.0.0", "10.1.2.3", "10.1.255.255", "10.2.0.0", "9.255.255.255", "192.168.7.20",
        "2001:db8:1::5", "2001:db8:1:ffff::1", "2001:db8:2::1", "2001:db9::1")
 
+NAME = "query-report-filters"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+
 
 @dataclass
 class Data:
@@ -52,8 +54,8 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
                                                           client_id=records[0]["client_id"], ip="10.1.2.3")
     await rs.insert(ch, records + foreign)
     await rs.insert(ch, records[:25])  # a different block: stored again until merges collapse it
-    async with rs.service(stack.settings) as (session, base):
-        yield Data(session, base, await rs.token(ch, mine), await rs.token(ch, other), records)
+    async with rs.service(stack, NAME) as (session, base):
+        yield Data(session, base, await rs.token(stack, mine), await rs.token(stack, other), records)
 
 
 def _first(data: Data, key: str, predicate: Callable[[rs.Record], bool] = lambda r: True) -> str:

@@ -22,6 +22,8 @@ from tests.stack import Stack
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & <b>Ana</b>'
 
+NAME = "query-report-print"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+
 
 @dataclass
 class Data:
@@ -65,8 +67,8 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
         PRINT_LIMIT + 25, start=START, step=timedelta(seconds=30), company=mine)
     records[-1].update(client_name=HOSTILE, resource="pessoas")
     await rs.insert(ch, records)
-    async with rs.service(stack.settings) as (session, base):
-        yield Data(session, base, await rs.token(ch, mine), records)
+    async with rs.service(stack, NAME) as (session, base):
+        yield Data(session, base, await rs.token(stack, mine), records)
 
 
 async def _page(data: Data, **params: str) -> tuple[str, dict[str, str]]:

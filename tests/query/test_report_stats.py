@@ -22,6 +22,8 @@ from tests.stack import Stack
 START = datetime(2026, 4, 1, 1, 10, tzinfo=UTC)
 SP = ZoneInfo("America/Sao_Paulo")
 
+NAME = "query-report-stats"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+
 
 @dataclass
 class Data:
@@ -38,8 +40,8 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
                                                           company=mine)
     await rs.insert(ch, records)
     await rs.insert(ch, records[:120])  # stored twice until merged: must not count twice
-    async with rs.service(stack.settings) as (session, base):
-        yield Data(session, base, await rs.token(ch, mine), records)
+    async with rs.service(stack, NAME) as (session, base):
+        yield Data(session, base, await rs.token(stack, mine), records)
 
 
 async def _stats(data: Data, **params: str) -> dict:

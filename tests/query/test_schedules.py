@@ -27,6 +27,8 @@ from tests.stack import Stack, free_port
 
 SP = ZoneInfo("America/Sao_Paulo")
 
+NAME = "query-schedules"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+
 
 @dataclass
 class Api:
@@ -38,7 +40,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 async def api(stack: Stack, ch: AsyncClient) -> AsyncIterator[Api]:
-    async with rs.service(stack.settings) as (session, base):
+    async with rs.service(stack, NAME) as (session, base):
         yield Api(session, base, ch, stack)
 
 
@@ -108,9 +110,15 @@ BAD_BODIES = [
 ]
 
 
+@pytest.fixture(scope="module")
+async def someone(api: Api) -> dict[str, str]:
+    return await rs.token(api.stack, rs.company("rep-sched-bad"))
+
+
 @pytest.mark.parametrize("change, parameter", BAD_BODIES, ids=[p for _, p in BAD_BODIES])
-async def test_a_bad_schedule_is_a_400_naming_the_field(api: Api, change: dict[str, Any], parameter: str) -> None:
-    headers = await rs.token(api.ch, rs.company("rep-sched-bad"))
+async def test_a_bad_schedule_is_a_400_naming_the_field(api: Api, someone: dict[str, str], change: dict[str, Any],
+                                                        parameter: str) -> None:
+    headers = someone
     body = {"recurrence": {"frequency": "daily", "time": "06:00"},
             "destination": {"type": "directory", "path": "diario"}, **change}
     status, answer = await _post(api, headers, body)
@@ -120,7 +128,7 @@ async def test_a_bad_schedule_is_a_400_naming_the_field(api: Api, change: dict[s
 
 async def test_schedules_are_created_listed_and_deleted_within_one_company(api: Api) -> None:
     mine, theirs = rs.company("rep-sched-api"), rs.company("rep-sched-api-other")
-    headers, other = await rs.token(api.ch, mine), await rs.token(api.ch, theirs)
+    headers, other = await rs.token(api.stack, mine), await rs.token(api.stack, theirs)
     status, created = await _post(api, headers, {
         "name": "Erros da semana", "filters": {"status": "5xx", "error": "sim", "client": "João"},
         "recurrence": {"frequency": "weekly", "weekday": "segunda", "time": "07:30", "timezone": "America/Recife"},
@@ -150,7 +158,7 @@ async def test_schedules_are_created_listed_and_deleted_within_one_company(api: 
 async def test_directory_delivery_once_per_occurrence_none_skipped_company_only(
         api: Api, tmp_path: Path) -> None:
     mine, theirs = rs.company("rep-sched-dir"), rs.company("rep-sched-dir-other")
-    headers = await rs.token(api.ch, mine)
+    headers = await rs.token(api.stack, mine)
     slot = _slot()
     day1, day2 = slot.date() - timedelta(days=1), slot.date()
     mine1, mine2 = _day_records(mine, day1, 90, 1), _day_records(mine, day2, 40, 2)
@@ -226,7 +234,7 @@ async def hook() -> AsyncIterator[Hook]:
 
 async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> None:
     mine = rs.company("rep-sched-hook")
-    headers = await rs.token(api.ch, mine)
+    headers = await rs.token(api.stack, mine)
     slot = _slot()
     records = _day_records(mine, slot.date() - timedelta(days=1), 60, 4)
     await rs.insert(api.ch, records)
@@ -259,7 +267,7 @@ async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> N
 
 async def test_a_run_cut_short_by_a_crash_is_finished_after_restart_once(api: Api, hook: Hook) -> None:
     mine = rs.company("rep-sched-crash")
-    headers = await rs.token(api.ch, mine)
+    headers = await rs.token(api.stack, mine)
     slot = _slot()
     records = _day_records(mine, slot.date() - timedelta(days=1), 30, 5)
     await rs.insert(api.ch, records)
