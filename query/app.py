@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+import schemas
 from query import auth, console, errors, events_http
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
@@ -50,7 +51,8 @@ def create_app(settings: Settings) -> web.Application:
     registry.histogram("trilha_query_request_seconds", "time to answer an HTTP request, by route")
     auth.setup(app)
     app.cleanup_ctx.append(_clickhouse)
-    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", auth.public(metrics.handler(registry)))])
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", auth.public(metrics.handler(registry))),
+                    web.get("/openapi.yaml", openapi)])
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
@@ -95,6 +97,12 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         log.warning("health check: clickhouse unreachable", error=type(exc).__name__)
         return errors.json_response({"status": "degraded", "clickhouse": "unreachable"}, status=503)
+
+
+@auth.public
+async def openapi(_: web.Request) -> web.Response:
+    """The OpenAPI document of this service (`schemas/openapi.yaml`), for clients and humans."""
+    return web.Response(text=schemas.read_text("openapi.yaml"), content_type="application/yaml", charset="utf-8")
 
 
 @web.middleware

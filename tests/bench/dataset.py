@@ -3,18 +3,20 @@
 Records come from `RecordFactory` (small results, so loading is bounded by ClickHouse and not by
 JSON size); a pool of factory records is re-stamped with fresh query ids, timestamps and input
 documents, which keeps generation at a few microseconds per record instead of ~75 µs. They are
-sent as JSONEachRow through `raw_insert` in large batches, the materialized views filling
+sent as JSONEachRow through `raw_insert` in large batches (the next batch is generated in a thread
+while ClickHouse writes the current one), the materialized views filling
 `call_ids` and `call_terms` as ingest would.
 
 The data is shaped for paging benchmarks: `HOT_SHARE` of the records query one of `HOT_DOCS`, so a
 `q` search for a hot document has thousands of results (≥ 200 pages of 50 from 500,000 records on),
-while the other documents repeat a few times at most. Timestamps are evenly spaced `step` apart
-ending at `end`, so loading more records later with `end` = the previous `start` extends history
-backwards, as a growing table does.
+while the other documents repeat a few times (a few dozen in 5 million). Timestamps are evenly
+spaced `step` apart ending at `end`, so loading more records later with `end` just before the
+previous `start` extends history backwards, as a growing table does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 import time
@@ -30,10 +32,11 @@ from services import clients
 from services.records import RecordFactory, cpf
 from services.settings import Settings
 
-HOT_DOCS = ("52998224725", "11144477735", "39053344705", "71428793860")
-HOT_SHARE = 0.10
+HOT_DOCS = ("52998224725", "11144477735")
+HOT_SHARE = 0.15
 COMPANIES = 3
-_POOL = 20_000
+_POOL = 5_000
+_DOCUMENTS = 200_000
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "input_format_json_read_objects_as_strings": 1}
 
 
@@ -54,11 +57,12 @@ def batches(count: int, end: datetime, step: timedelta, seed: int, batch_rows: i
     factory = RecordFactory(seed=seed, companies=COMPANIES, result_bytes=(100, 300))
     pool = [factory.record(end) for _ in range(min(_POOL, count))]
     rng = random.Random(seed)
+    documents = [f"doc{{{cpf(rng)}}}" for _ in range(min(_DOCUMENTS, count))]
     start = end - step * (count - 1)
     lines: list[bytes] = []
     sample: list[tuple[str, str, datetime]] = []
     for n in range(count):
-        record = _restamp(pool[n % len(pool)], start + step * n, rng)
+        record = _restamp(pool[n % len(pool)], start + step * n, rng, documents)
         lines.append(orjson.dumps(record))
         if n % sample_every == 0:
             sample.append((record["company_id"], record["query_id"], start + step * n))
@@ -69,7 +73,7 @@ def batches(count: int, end: datetime, step: timedelta, seed: int, batch_rows: i
         yield b"\n".join(lines), sample
 
 
-def _restamp(base: dict[str, Any], when: datetime, rng: random.Random) -> dict[str, Any]:
+def _restamp(base: dict[str, Any], when: datetime, rng: random.Random, documents: list[str]) -> dict[str, Any]:
     record = dict(base)
     record["query_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     record["timestamp"] = when.isoformat(timespec="milliseconds")
@@ -77,7 +81,7 @@ def _restamp(base: dict[str, Any], when: datetime, rng: random.Random) -> dict[s
     if draw < HOT_SHARE:
         record["q"] = f"doc{{{HOT_DOCS[rng.randrange(len(HOT_DOCS))]}}}"
     elif draw < 0.8:
-        record["q"] = f"doc{{{cpf(rng)}}}"
+        record["q"] = documents[rng.randrange(len(documents))]
     return record
 
 
@@ -88,8 +92,12 @@ async def load(settings: Settings, count: int, *, end: datetime | None = None,
     end = end or datetime.now(UTC).replace(microsecond=0)
     ch = await clients.clickhouse(settings, send_receive_timeout=1800)
     started, done, sample = time.perf_counter(), 0, []
+    produced = batches(count, end, step, seed, batch_rows)
+    upcoming = asyncio.create_task(asyncio.to_thread(next, produced, None))
     try:
-        for body, picked in batches(count, end, step, seed, batch_rows):
+        while (ready := await upcoming) is not None:
+            upcoming = asyncio.create_task(asyncio.to_thread(next, produced, None))  # generate while inserting
+            body, picked = ready
             await ch.raw_insert("calls", insert_block=body, settings=_INSERT_SETTINGS, fmt="JSONEachRow")
             done += body.count(b"\n") + 1
             sample.extend(picked)
@@ -97,6 +105,7 @@ async def load(settings: Settings, count: int, *, end: datetime | None = None,
                 rate = done / (time.perf_counter() - started)
                 print(f"\r  loaded {done:,}/{count:,} records ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
     finally:
+        upcoming.cancel()
         await ch.close()
     if progress:
         print(file=sys.stderr)

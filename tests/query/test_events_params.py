@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from query import dotnet_dates
+from query import dotnet_dates, events_params
 from query.errors import BadRequest
 from tests.query.support import QueryService, bearer, create_token, query_service, unique_company
 from tests.stack import Stack
@@ -135,3 +135,10 @@ def test_culture_dependent_or_broken_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(BadRequest) as caught:
         dotnet_dates.compile_pattern(pattern)
     assert caught.value.parameter == "DateFormat"
+
+
+async def test_the_openapi_document_is_served_and_names_every_parameter(service: QueryService) -> None:
+    answer = await service.get("/openapi.yaml")
+    assert answer.status == 200
+    for name in ("/events:", "/log:", *(f"        {p}:" for p in events_params.ALLOWED)):
+        assert name in answer.body, name
