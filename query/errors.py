@@ -2,8 +2,9 @@
 
 Handlers raise `BadRequest(message, parameter)` (or another `ApiError`) and the middleware turns it
 into a response whose message says what to fix. aiohttp's own HTTP errors (404, 405, 413, ...) are
-passed through as JSON with the same shape; anything unexpected is logged server-side with its
-traceback and answered with a generic 500, so internals never reach a caller.
+passed through as JSON with the same shape; ClickHouse being unreachable or a query running out of
+time is a 503 saying what to do; anything else unexpected is logged server-side with its traceback
+and answered with a generic 500, so internals never reach a caller.
 
 Two shapes exist: the default `{"error": {"message", "parameter"}}`, and the platform's
 `{"Result": [], "Status": {"code", "message", "parameter"}, "Cursor": null}` for the Events API,
@@ -19,11 +20,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from services import logs
 
 log = logs.get("query.errors")
 
+_TOO_LONG = {159, 160}  # TIMEOUT_EXCEEDED, TOO_SLOW
 Renderer = Callable[[int, str, str | None], dict[str, Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,6 +98,15 @@ def _http_message(exc: web.HTTPException, request: web.Request) -> tuple[str, st
     return (exc.text or exc.reason or "error").removeprefix(f"{exc.status}: "), None
 
 
+def _unavailable(exc: ClickHouseError) -> str | None:
+    """A message for the database failures a caller can do something about (retry or narrow)."""
+    if getattr(exc, "code", None) in _TOO_LONG:
+        return "the search took too long: narrow it (add QueryDate or more parameters) and try again"
+    if isinstance(exc, OperationalError):
+        return "the database is not answering right now: try again in a few seconds"
+    return None
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost JSON error boundary of the query service."""
@@ -109,7 +121,12 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         message, parameter = _http_message(exc, request)
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return error_response(request, exc.status, message, parameter, headers)
-    except Exception:  # noqa: BLE001 - the boundary: log it, never show it
+    except Exception as exc:  # noqa: BLE001 - the boundary: log it, never show it
+        unavailable = _unavailable(exc) if isinstance(exc, ClickHouseError) else None
+        if unavailable is not None:
+            log.warning("clickhouse unavailable", method=request.method, path=request.path,
+                        error=type(exc).__name__, code=getattr(exc, "code", None))
+            return error_response(request, 503, unavailable, headers={"Retry-After": "5"})
         log.error("unhandled error", method=request.method, path=request.path, trace=traceback.format_exc())
         return error_response(request, 500, "internal error: the service logged the details; try again "
                                             "or contact the operator")

@@ -1,0 +1,61 @@
+"""The query service's error boundary: whatever goes wrong inside, the caller gets JSON and no
+internals; database trouble a caller can act on is a 503 that says what to do."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+from query import auth
+from query.app import create_app
+from tests.stack import Stack
+
+
+@auth.public
+async def _boom(_: web.Request) -> web.Response:
+    raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@auth.public
+async def _down(_: web.Request) -> web.Response:
+    raise OperationalError("connection refused")
+
+
+@auth.public
+async def _slow(_: web.Request) -> web.Response:
+    raise DatabaseError("Code: 159. Timeout exceeded", code=159)
+
+
+@pytest.fixture(scope="module")
+async def base(stack: Stack) -> AsyncIterator[str]:
+    app = create_app(replace(stack.settings, cursor_secret=""))
+    app.router.add_get("/boom", _boom)
+    app.router.add_get("/down", _down)
+    app.router.add_get("/slow", _slow)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def test_an_unexpected_error_is_a_generic_500(base: str) -> None:
+    async with ClientSession() as http, http.get(f"{base}/boom") as answer:
+        body = await answer.json()
+    assert answer.status == 500
+    assert body["error"]["message"].startswith("internal error")
+    assert "secret internal detail" not in str(body) and "Traceback" not in str(body)
+
+
+@pytest.mark.parametrize("path, says", [("/down", "not answering"), ("/slow", "took too long")])
+async def test_database_trouble_is_a_503_saying_what_to_do(base: str, path: str, says: str) -> None:
+    async with ClientSession() as http, http.get(f"{base}{path}") as answer:
+        body = await answer.json()
+    assert answer.status == 503 and says in body["error"]["message"]
+    assert answer.headers["Retry-After"] == "5"
