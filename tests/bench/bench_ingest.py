@@ -1,0 +1,149 @@
+"""`make bench-ingest`: ingest throughput against a raw drain of the same topic, in one run.
+
+On its own embedded stack: N realistic records (RecordFactory shapes, results of 200-800 bytes,
+~1.1 KB each) are produced with lz4 to a fresh 4-partition topic; then
+
+  (b) a raw drain: an aiokafka consumer (the worker's fetch settings) that does nothing with the
+      records, from "ready to fetch" to the last record;
+  (a) the pipeline end to end: a real `trilha ingest` process, from its partition assignment
+      (its log line) to the last row visible in ClickHouse;
+  (c) the ratio a/b (target: >= 0.5).
+
+Options: --records N, --partitions P, --profile FILE (py-spy flame graph of the worker, if py-spy
+is installed), --keep (leave the stack's data directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from ingest.worker import consumer_options
+from services import clients
+from services.settings import Settings
+from tests.ingest.support import produce, record_values
+from tests.stack import Stack, running_stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--profile", help="py-spy profile of the worker: FILE.svg (flame graph) or FILE.txt")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args(argv)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        with running_stack(data_dir) as stack:
+            return asyncio.run(run(stack, args))
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def run(stack: Stack, args: argparse.Namespace) -> int:
+    stamp = int(time.time())
+    topic, company = f"bench-ingest-{stamp}", f"bench-{stamp}"
+    settings = replace(stack.with_topic(topic), kafka_partitions=args.partitions, batch_max_age_s=1.0)
+    print(f"generating {args.records:,} records ...", flush=True)
+    values = record_values(args.records, company, seed=stamp)
+    size = sum(map(len, values))
+    print(f"  {size / len(values):.0f} bytes/record on average, {size / 1e6:.0f} MB in all")
+    started = time.perf_counter()
+    await produce(settings, values, compression="lz4")
+    print(f"produced with lz4 in {time.perf_counter() - started:.1f}s")
+    del values
+
+    drain = await raw_drain(settings, args.records)
+    print(f"(b) raw drain (aiokafka, no work):      {drain:>10,.0f} records/s")
+    pipeline, cpu = await end_to_end(stack, settings, company, args.records, args.profile)
+    print(f"(a) pipeline end to end (trilha ingest): {pipeline:>10,.0f} records/s")
+    print(f"(c) ratio a/b:                           {pipeline / drain:>10.2f}  (target >= 0.5)")
+    print("CPU seconds during (a): " + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu.items()))
+    return 0
+
+
+async def raw_drain(settings: Settings, expected: int) -> float:
+    consumer = clients.kafka_consumer(settings, settings.kafka_topic, group_id=None, **consumer_options(settings))
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=0)  # metadata and positions: "ready to fetch"
+        seen, started = 0, time.perf_counter()
+        while seen < expected:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                seen += len(messages)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def end_to_end(stack: Stack, settings: Settings, company: str, expected: int,
+               profile: str | None) -> tuple[float, dict[str, float]]:
+    processes = {name: psutil.Process(stack.procs[name].pid) for name in ("broker", "clickhouse")}
+    before = {name: _cpu(p) for name, p in processes.items()}
+    worker = stack.spawn("bench-worker", "ingest", settings=settings)
+    processes["worker"], before["worker"] = psutil.Process(worker.pid), 0.0
+    spy = _profile(worker.pid, profile) if profile else None
+    try:
+        done = await _wait_rows(settings, company, expected)
+        cpu = {name: _cpu(p) - before[name] for name, p in processes.items()}
+    finally:
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(60)
+        stack.stop("bench-worker")
+    assigned = _log_time(stack.log("bench-worker"), "partitions assigned")
+    return expected / (done - assigned), cpu
+
+
+async def _wait_rows(settings: Settings, company: str, expected: int) -> float:
+    """Wall-clock time (epoch seconds) at which `expected` rows of `company` were visible."""
+    client = await clients.clickhouse(settings)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            count = (await client.query("SELECT count() FROM calls WHERE company_id = {c:String}",
+                                        parameters={"c": company})).result_rows[0][0]
+            if count >= expected:
+                return time.time()
+            await asyncio.sleep(0.1)
+        raise SystemExit(f"only {count:,} of {expected:,} rows after 600 s")
+    finally:
+        await client.close()
+
+
+def _log_time(log: str, event: str) -> float:
+    for line in log.splitlines():
+        if event in line:
+            return datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp()
+    raise SystemExit(f"the worker never logged {event!r}:\n{log[-2000:]}")
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _profile(pid: int, out: str) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("py-spy is not installed (pip install py-spy): no profile")
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"  # raw: collapsed stacks, greppable
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-o", out, "--rate", "200", "--nonblocking",
+                             "--format", fmt],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
