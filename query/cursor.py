@@ -48,6 +48,18 @@ def encode(payload: dict[str, Any], scope: str, secret: str) -> str:
 
 def decode(token: str, scope: str, secret: str, parameter: str = "Cursor") -> dict[str, Any]:
     """The payload of a cursor this service issued for this scope, or BadRequest naming `parameter`."""
+    data = verify(token, secret, parameter)
+    if not hmac.compare_digest(str(data.get("s", "")), _fingerprint(scope, secret)):
+        raise BadRequest(f"{parameter} belongs to a different search: send the same search parameters (and "
+                         f"token) as the call that returned it, or leave {parameter} out to start again", parameter)
+    return data["p"]
+
+
+def verify(token: str, secret: str, parameter: str = "Cursor") -> dict[str, Any]:
+    """The signed body of a cursor this service issued (any scope); BadRequest if altered or foreign.
+
+    Cheap and query-free: a handler may call it before doing any work for a request.
+    """
     if not isinstance(token, str) or len(token) > _MAX_LENGTH or token.count(".") != 1:
         raise _invalid(parameter)
     body, signature = token.split(".")
@@ -57,11 +69,7 @@ def decode(token: str, scope: str, secret: str, parameter: str = "Cursor") -> di
         raise _invalid(parameter) from None
     if not hmac.compare_digest(given, _mac(body, secret)):
         raise _invalid(parameter)
-    data = orjson.loads(_unb64(body))
-    if not hmac.compare_digest(str(data.get("s", "")), _fingerprint(scope, secret)):
-        raise BadRequest(f"{parameter} belongs to a different search: send the same search parameters (and "
-                         f"token) as the call that returned it, or leave {parameter} out to start again", parameter)
-    return data["p"]
+    return orjson.loads(_unb64(body))
 
 
 def keyset(timestamp: datetime, query_id: str) -> dict[str, Any]:

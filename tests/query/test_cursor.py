@@ -71,3 +71,10 @@ def test_keyset_payload_shape_is_checked() -> None:
         cursor.keyset_values({"t": "1", "q": "x"})
     with pytest.raises(BadRequest):
         cursor.keyset_values({"t": True, "q": "x"})
+
+
+def test_verify_checks_the_signature_before_any_scope_is_known() -> None:
+    token = cursor.encode({"t": 1, "q": "x"}, SCOPE, SECRET)
+    assert cursor.verify(token, SECRET)["p"] == {"t": 1, "q": "x"}
+    with pytest.raises(BadRequest, match="altered"):
+        cursor.verify(token[:-1] + ("A" if token[-1] != "A" else "B"), SECRET)
