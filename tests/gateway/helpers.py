@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,13 +87,57 @@ class OwnBroker:
         self.stack.stop(self.name)
 
 
-async def wait_for_calls(ch: AsyncClient, company: str, expected: int, timeout: float = 90) -> None:
+CONTRACT_COLUMNS = ("query_id", "company_id", "timestamp", "duration_ms", "client_id", "client_name",
+                    "client_username", "authorization_id", "authorization_name", "user_id", "ip", "server",
+                    "method", "url", "resource", "event", "status", "error", "error_message", "q", "tags",
+                    "request", "result", "schema_version")
+
+
+async def stored_calls(ch: AsyncClient, company: str, expected: int | set[str],
+                       timeout: float = 90) -> dict[str, dict]:
+    """The company's rows in ClickHouse by QueryId (de-duplicated), once `expected` (a count, or the
+    QueryIds that must be there) have arrived."""
     deadline = asyncio.get_running_loop().time() + timeout
-    count = -1
-    while asyncio.get_running_loop().time() < deadline:
-        count = (await ch.query("SELECT uniqExact(query_id) FROM calls WHERE company_id = {c:String}",
-                                parameters={"c": company})).result_rows[0][0]
-        if count >= expected:
-            return
+    while True:
+        rows = await _calls(ch, company)
+        done = expected <= set(rows) if isinstance(expected, set) else len(rows) >= expected
+        if done:
+            return rows
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{company}: {len(rows)} records in ClickHouse, waiting for {expected}")
         await asyncio.sleep(0.5)
-    raise AssertionError(f"{company}: {count} of {expected} records reached ClickHouse")
+
+
+async def _calls(ch: AsyncClient, company: str) -> dict[str, dict]:
+    result = await ch.query(
+        f"SELECT {', '.join(CONTRACT_COLUMNS)} FROM calls WHERE company_id = {{c:String}} "
+        "ORDER BY timestamp, query_id LIMIT 1 BY query_id", parameters={"c": company})
+    rows = [dict(zip(CONTRACT_COLUMNS, row, strict=True)) for row in result.result_rows]
+    for row in rows:
+        row["ip"] = str(getattr(row["ip"], "ipv4_mapped", None) or row["ip"])
+        row["request"] = orjson.loads(row["request"]) if row["request"] else None
+        row["result"] = orjson.loads(row["result"]) if row["result"] else None
+    return {row["query_id"]: row for row in rows}
+
+
+def assert_stored_as_sent(row: dict[str, Any], record: dict[str, Any]) -> None:
+    """Every field the record carries is in the row, as sent (absent optional strings are stored empty)."""
+    from datetime import UTC, datetime
+
+    for name in CONTRACT_COLUMNS:
+        sent = record.get(name)
+        got = row[name]
+        if name == "timestamp":
+            assert got.replace(tzinfo=got.tzinfo or UTC) == datetime.fromisoformat(sent), name
+        elif name == "error" and sent is None:
+            assert got == (record["status"] >= 400), name
+        elif name == "ip" and sent is not None:
+            assert ipaddress.ip_address(got) == ipaddress.ip_address(sent), name
+        elif name in ("request", "result"):
+            assert got == sent, name
+        elif name == "tags":
+            assert got == (sent or {}), name
+        elif sent is None:
+            assert got in ("", None, 0, "::"), f"{name}: {got!r}"
+        else:
+            assert got == sent, f"{name}: stored {got!r}, sent {sent!r}"

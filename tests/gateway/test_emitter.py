@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from services import clients
 from services.emitter import Emitter
 from services.emitter.spill import SpillFile
 from services.records import RecordFactory
-from tests.gateway.helpers import OwnBroker, by_company, first_copies, read_topic
+from tests.gateway.helpers import (
+    OwnBroker,
+    assert_stored_as_sent,
+    by_company,
+    first_copies,
+    read_topic,
+    stored_calls,
+)
 from tests.stack import Stack, free_port
+
+RUN = uuid.uuid4().hex[:6]  # company names of this run only, whatever ClickHouse already holds
 
 
 def _records(seed: int, count: int, prefix: str, companies: int = 3) -> list[dict[str, Any]]:
     factory = RecordFactory(seed=seed)
-    return [factory.record(company=f"{prefix}-{n % companies}") for n in range(count)]
+    return [factory.record(company=f"{prefix}-{RUN}-{n % companies}") for n in range(count)]
 
 
 async def test_emitted_records_reach_kafka_keyed_and_in_order(stack: Stack) -> None:
@@ -37,8 +48,8 @@ async def test_emitted_records_reach_kafka_keyed_and_in_order(stack: Stack) -> N
     assert {r["query_id"]: r for r in arrived} == {r["query_id"]: r for r in records}
 
 
-async def test_records_emitted_while_the_broker_is_down_arrive_after_it_is_back(stack: Stack,
-                                                                              tmp_path: Path) -> None:
+async def test_records_emitted_while_the_broker_is_down_arrive_after_it_is_back(stack: Stack, tmp_path: Path,
+                                                                              ch: AsyncClient) -> None:
     topic = "gw-outage"
     broker = OwnBroker(stack, "broker-gw", tmp_path)
     await broker.start(topic)
@@ -67,11 +78,22 @@ async def test_records_emitted_while_the_broker_is_down_arrive_after_it_is_back(
         assert emitter.spill.size == 0  # everything delivered: the disk space is given back
         expected = during + after  # `before` went down with the broker's memory
         arrived = first_copies(await read_topic(broker.settings, topic, {r["query_id"] for r in expected}))
+        wanted = {e["query_id"] for e in expected}
+        assert by_company([r for r in arrived if r["query_id"] in wanted]) == by_company(expected)
+
+        stack.spawn("ingest-gw-outage", "ingest", settings=replace(broker.settings, kafka_topic=topic,
+                                                                     kafka_dlq_topic=f"{topic}.dlq",
+                                                                     kafka_group=f"{topic}-group"))
+        for company in {r["company_id"] for r in expected}:
+            sent = [r for r in expected if r["company_id"] == company]
+            rows = await stored_calls(ch, company, {r["query_id"] for r in sent})
+            assert set(rows) == {r["query_id"] for r in sent}
+            for record in sent:
+                assert_stored_as_sent(rows[record["query_id"]], record)
     finally:
+        stack.stop("ingest-gw-outage")
         await emitter.close()
         broker.stop()
-    wanted = {e["query_id"] for e in expected}
-    assert by_company([r for r in arrived if r["query_id"] in wanted]) == by_company(expected)
 
 
 async def test_clean_shutdown_with_the_broker_down_keeps_records_for_the_next_start(stack: Stack,

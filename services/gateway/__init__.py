@@ -1,0 +1,1 @@
+"""The gateway side: the aiohttp middleware and the recording reverse proxy."""
