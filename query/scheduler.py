@@ -40,6 +40,7 @@ from services.settings import ConfigError, Settings
 
 log = logs.get("query.scheduler")
 MAX_BACKOFF_S = 3600.0
+CONCURRENT_RUNS = 2  # catching up a month of missed runs must not start thirty exports at once
 Clock = Callable[[], datetime]
 
 
@@ -57,6 +58,7 @@ class Scheduler:
                  registry: metrics.Registry | None = None) -> None:
         self.settings, self.ch, self.clock, self.lease = settings, ch, clock, timedelta(seconds=lease_s)
         self.runner = uuid.uuid4().hex[:12]
+        self.slots = asyncio.Semaphore(CONCURRENT_RUNS)
         self.inflight: dict[tuple[str, datetime], asyncio.Task[str]] = {}
         self.registry = registry or metrics.Registry()
         self.outcomes = self.registry.counter("trilha_report_runs_total", "scheduled report runs by outcome")
@@ -92,41 +94,57 @@ class Scheduler:
             return []
         task = asyncio.create_task(self.run(schedule, at, attempts), name=f"report-{schedule.schedule_id}")
         self.inflight[key] = task
-        task.add_done_callback(lambda _: self.inflight.pop(key, None))
+        task.add_done_callback(lambda done: self._finished(key, done))
         return [task]
+
+    def _finished(self, key: tuple[str, datetime], task: asyncio.Task[str]) -> None:
+        """A run that could not even record its outcome (ClickHouse away) is picked up again later:
+        its last record says `started` or `failed`, and the next ticks resume it."""
+        self.inflight.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("scheduled report run stopped", schedule=key[0], scheduled_for=key[1].isoformat(),
+                        error=f"{type(exc).__name__}: {exc}"[:500])
 
     def backoff(self, attempt: int) -> float:
         return min(MAX_BACKOFF_S, self.settings.report_retry_s * 2 ** max(0, attempt - 1))
 
     async def run(self, schedule: Schedule, at: datetime, attempts: int) -> str:
-        """Attempt the run until delivered or out of attempts; returns the final status."""
+        """Attempt the run until delivered or out of attempts; returns the final status. A slot is
+        held per attempt, not while waiting out a backoff."""
         period = recurrence.period(schedule.spec["range"], at, schedule.recurrence.tz)
-        context = {"schedule": schedule.schedule_id, "company": schedule.company_id, "scheduled_for": at.isoformat()}
         while True:
             attempts += 1
-            await schedules.record_run(self.ch, schedule, at, attempts, "started", self.runner, period)
-            try:
-                rows, size, target = await self.deliver(schedule, at, period)
-            except asyncio.CancelledError:
-                await asyncio.shield(schedules.record_run(self.ch, schedule, at, attempts, "failed", self.runner,
-                                                          period, error="interrupted: the scheduler stopped"))
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-                error = f"{type(exc).__name__}: {exc}"[:2000]
-                final = attempts >= self.settings.report_max_attempts
-                status = "abandoned" if final else "failed"
-                await schedules.record_run(self.ch, schedule, at, attempts, status, self.runner, period, error=error)
-                self.outcomes.inc(outcome=status)
-                log.warning("scheduled report failed", attempt=attempts, final=final, error=error, **context)
-                if final:
-                    return status
-                await asyncio.sleep(self.backoff(attempts))
-                continue
-            await schedules.record_run(self.ch, schedule, at, attempts, "delivered", self.runner, period,
-                                       rows=rows, size=size, target=target)
-            self.outcomes.inc(outcome="delivered")
-            log.info("scheduled report delivered", attempt=attempts, rows=rows, bytes=size, target=target, **context)
-            return "delivered"
+            async with self.slots:
+                status = await self._attempt(schedule, at, attempts, period)
+            if status != "failed":
+                return status
+            await asyncio.sleep(self.backoff(attempts))
+
+    async def _attempt(self, schedule: Schedule, at: datetime, attempt: int,
+                       period: tuple[datetime, datetime]) -> str:
+        """One attempt, recorded before (started) and after (delivered, failed or abandoned)."""
+        context = {"schedule": schedule.schedule_id, "company": schedule.company_id, "scheduled_for": at.isoformat(),
+                   "attempt": attempt}
+        await schedules.record_run(self.ch, schedule, at, attempt, "started", self.runner, period)
+        try:
+            rows, size, target = await self.deliver(schedule, at, period)
+        except asyncio.CancelledError:
+            await asyncio.shield(schedules.record_run(self.ch, schedule, at, attempt, "failed", self.runner,
+                                                      period, error="interrupted: the scheduler stopped"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            status = "abandoned" if attempt >= self.settings.report_max_attempts else "failed"
+            await schedules.record_run(self.ch, schedule, at, attempt, status, self.runner, period, error=error)
+            self.outcomes.inc(outcome=status)
+            log.warning("scheduled report failed", status=status, error=error, **context)
+            return status
+        await schedules.record_run(self.ch, schedule, at, attempt, "delivered", self.runner, period,
+                                   rows=rows, size=size, target=target)
+        self.outcomes.inc(outcome="delivered")
+        log.info("scheduled report delivered", rows=rows, bytes=size, target=target, **context)
+        return "delivered"
 
     async def deliver(self, schedule: Schedule, at: datetime,
                       period: tuple[datetime, datetime]) -> tuple[int, int, str]:

@@ -120,7 +120,8 @@ async def to_webhook(dest: Destination, source: Path, file_name: str, headers: d
                         raise DeliveryError(f"webhook answered HTTP {answer.status}")
                     return f"HTTP {answer.status}"
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}"[:500]) from None
+        detail = str(exc).replace(dest.url, dest.describe()).replace(urlsplit(dest.url).query, "…")
+        raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {detail}"[:500]) from None
 
 
 def _folder(value: Any, parameter: str) -> str:
