@@ -120,7 +120,8 @@ async def to_webhook(dest: Destination, source: Path, file_name: str, headers: d
                         raise DeliveryError(f"webhook answered HTTP {answer.status}")
                     return f"HTTP {answer.status}"
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        detail = str(exc).replace(dest.url, dest.describe()).replace(urlsplit(dest.url).query, "…")
+        detail, query = str(exc).replace(dest.url, dest.describe()), urlsplit(dest.url).query
+        detail = detail.replace(query, "…") if query else detail
         raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {detail}"[:500]) from None
 
 
