@@ -17,6 +17,7 @@ import pytest
 from aiohttp import ClientSession
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.reports.filters import FILTER_NAMES, VIEW_NAMES
 from services.records import RecordFactory
 from tests.query import report_support as rs
 from tests.stack import Stack
@@ -180,3 +181,14 @@ async def test_a_request_without_a_valid_token_is_refused(data: Data) -> None:
     for headers in ({}, {"Authorization": "Bearer trl_0000000000000000_" + "a" * 43}):
         async with data.session.get(f"{data.base}/reports/api-logs", headers=headers) as answer:
             assert answer.status == 401
+
+
+async def test_the_openapi_document_describes_the_report_and_its_parameters(data: Data) -> None:
+    async with data.session.get(f"{data.base}/openapi.yaml") as answer:
+        assert answer.status == 200
+        document = await answer.text()
+    for path in ("/reports/api-logs:", "/reports/api-logs.csv:", "/reports/api-logs/print:",
+                 "/reports/api-logs/stats:", "/reports/schedules:", "/reports/schedules/{id}:"):
+        assert f"\n  {path}\n" in document, path
+    for name in (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor", "sep", "bom", "bucket"):
+        assert f"name: {name}," in document or f"name: {name}\n" in document, name
