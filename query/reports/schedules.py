@@ -11,7 +11,7 @@ know what is done, what failed and what was cut short by a restart.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,8 +56,7 @@ class Schedule:
 
     def report_filter(self, since: datetime, until: datetime) -> ReportFilter:
         """The schedule's filters over one run's period (the period is always the run's, never stored)."""
-        base = parse_filter(self.spec["filters"], self.recurrence.tz)
-        return ReportFilter(**{**base.__dict__, "since": since, "until": until})
+        return replace(parse_filter(self.spec["filters"], self.recurrence.tz), since=since, until=until)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.schedule_id, **self.spec,

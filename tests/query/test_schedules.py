@@ -302,3 +302,30 @@ async def test_a_run_cut_short_by_a_crash_is_finished_after_restart_once(api: Ap
     finally:
         api.stack.stop(name, signal.SIGKILL)
         await _delete(api, headers, sid)
+
+
+# --- when runs are due (the rule alone, no clock) ----------------------------------------------------------
+
+
+def test_occurrences_follow_the_rule_in_its_time_zone() -> None:
+    from query.reports import recurrence
+
+    monthly = recurrence.parse({"frequency": "monthly", "day": 31, "time": "06:00", "timezone": "America/Sao_Paulo"})
+    after = datetime(2026, 1, 15, tzinfo=SP)
+    got = [at.astimezone(SP) for at in monthly.occurrences(after, after + timedelta(days=110))]
+    assert [(d.month, d.day, d.hour) for d in got] == [(1, 31, 6), (2, 28, 6), (3, 31, 6), (4, 30, 6)]
+    weekly = recurrence.parse({"frequency": "weekly", "weekday": "Sexta-feira", "time": "23:30", "timezone": "UTC"})
+    fridays = list(weekly.occurrences(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 20, 23, 30, tzinfo=UTC)))
+    assert fridays == [datetime(2026, 3, d, 23, 30, tzinfo=UTC) for d in (6, 13, 20)], "(after, until]"
+    berlin = recurrence.parse({"frequency": "daily", "time": "02:30", "timezone": "Europe/Berlin"})
+    around_dst = list(berlin.occurrences(datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)))
+    assert len(around_dst) == 3, "a time inside the spring-forward gap still runs that day, once"
+
+
+def test_each_run_covers_the_period_before_its_own() -> None:
+    from query.reports.recurrence import period
+
+    run = datetime(2026, 3, 4, 6, 0, tzinfo=SP)  # a Wednesday
+    assert period("previous_day", run, SP) == (datetime(2026, 3, 3, tzinfo=SP), datetime(2026, 3, 4, tzinfo=SP))
+    assert period("previous_week", run, SP) == (datetime(2026, 2, 23, tzinfo=SP), datetime(2026, 3, 2, tzinfo=SP))
+    assert period("previous_month", run, SP) == (datetime(2026, 2, 1, tzinfo=SP), datetime(2026, 3, 1, tzinfo=SP))
