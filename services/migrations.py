@@ -19,7 +19,8 @@ ENGINE = ReplacingMergeTree ORDER BY name
 """
 
 
-_CREATE = re.compile(r"^(CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW|FUNCTION)\s+IF\s+NOT\s+EXISTS\s+\w+)", re.I)
+_CREATE = re.compile(
+    r"^((?:CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW|FUNCTION)\s+IF\s+NOT\s+EXISTS|ALTER\s+TABLE)\s+\w+)", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Aggregating|Summing)?MergeTree\b(\s*\(\s*\))?", re.I)
 
 
