@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -28,10 +29,13 @@ from ingest.decode import REJECTED_BY_CLICKHOUSE, Rejection
 from ingest.metrics import IngestMetrics
 from schemas import call_record_schema
 
-# ClickHouse error codes that blame the inserted data, not the server (parse and conversion errors).
+# ClickHouse error codes that blame the inserted data, not the server: parse and conversion errors
+# (CANNOT_PARSE_*, INCORRECT_DATA, TYPE_MISMATCH, UNEXPECTED_DATA_AFTER_PARSED_VALUE, ...). Anything
+# else (server down, table missing, too many parts) is retried: bisecting it would dead-letter good rows.
 DATA_ERROR_CODES = frozenset({
-    6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321, 441, 467, 675, 676, 691,
+    6, 25, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 128, 130, 131, 321, 407, 441, 467, 632, 675, 676, 691,
 })
+_PARSE_ERROR = re.compile(r"\(at row \d+\)|while parsing|Cannot parse", re.IGNORECASE)
 _MAX_MESSAGE = 2000
 
 
@@ -87,8 +91,10 @@ def rows_token(topic: str, origins: Sequence[Any]) -> str:
 
 
 def is_data_error(exc: BaseException) -> bool:
-    return (isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError)
-            and getattr(exc, "code", None) in DATA_ERROR_CODES)
+    """ClickHouse answered, and blamed the rows (by error code, or by a parser's "at row N")."""
+    if not isinstance(exc, DatabaseError) or isinstance(exc, OperationalError):
+        return False
+    return getattr(exc, "code", None) in DATA_ERROR_CODES or _PARSE_ERROR.search(str(exc)) is not None
 
 
 class Writer:

@@ -7,7 +7,10 @@ On its own embedded stack: N realistic records (RecordFactory shapes, results of
       records, from "ready to fetch" to the last record;
   (a) the pipeline end to end: a real `trilha ingest` process, from its partition assignment
       (its log line) to the last row visible in ClickHouse;
-  (c) the ratio a/b (target: >= 0.5).
+  (c) the ratio a/b (target: >= 0.5);
+and, to show where the ceiling is, ClickHouse alone: the same kind of records inserted straight
+into `calls` (same JSONEachRow settings, 100k-row inserts, one at a time, no Kafka, no Python
+decoding), plus the CPU each process spent per record during (a).
 
 Options: --records N, --partitions P, --profile FILE (py-spy flame graph of the worker, if py-spy
 is installed), --keep (leave the stack's data directory).
@@ -29,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from ingest.worker import consumer_options
+from ingest.writer import contract_columns, insert_settings
 from services import clients
 from services.settings import Settings
 from tests.ingest.support import produce, record_values
@@ -69,8 +73,24 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     pipeline, cpu = await end_to_end(stack, settings, company, args.records, args.profile)
     print(f"(a) pipeline end to end (trilha ingest): {pipeline:>10,.0f} records/s")
     print(f"(c) ratio a/b:                           {pipeline / drain:>10.2f}  (target >= 0.5)")
-    print("CPU seconds during (a): " + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu.items()))
+    print("CPU per record during (a): " + ", ".join(f"{name} {secs / args.records * 1e6:.1f} µs"
+                                                   for name, secs in cpu.items()))
+    alone = await clickhouse_alone(settings, record_values(args.records, f"{company}-direct", seed=stamp + 1))
+    print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  (the ceiling of (a))")
     return 0
+
+
+async def clickhouse_alone(settings: Settings, values: list[bytes], rows: int = 100_000) -> float:
+    client = await clients.clickhouse(settings)
+    try:
+        started = time.perf_counter()
+        for n, start in enumerate(range(0, len(values), rows)):
+            body = b"\n".join(values[start:start + rows])
+            options = {**insert_settings(rows), "insert_deduplication_token": f"bench-direct-{n}-{started}"}
+            await client.raw_insert("calls", contract_columns(), body, settings=options, fmt="JSONEachRow")
+        return len(values) / (time.perf_counter() - started)
+    finally:
+        await client.close()
 
 
 async def raw_drain(settings: Settings, expected: int) -> float:
