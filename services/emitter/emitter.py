@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class _Window:
     from_memory: bool
     spill_end: int | None = None
     attempts: int = 0
-    started: float = field(default_factory=time.monotonic)
+    frame_bytes: int = 0  # what the entries would take in the spill file
 
 
 class _Throttle:
@@ -97,7 +97,7 @@ class Emitter:
 
     def __init__(self, settings: Settings, *, name: str = "emitter", topic: str | None = None,
                  memory_max_bytes: int | None = None, spill_max_bytes: int | None = None,
-                 window_records: int = 5000, window_bytes: int = 2 * 1024 * 1024,
+                 window_records: int = 5000, window_bytes: int = 2 * 1024 * 1024, linger_s: float = 0.05,
                  **producer_options: Any) -> None:
         self.settings = settings
         self.name = name
@@ -107,7 +107,7 @@ class Emitter:
         self.spill_dir = Path(settings.data_dir) / "spill"
         self.spill_max_bytes = spill_max_bytes or settings.emitter_spill_max_bytes
         self.spill: SpillFile | None = None
-        self.window_records, self.window_bytes = window_records, window_bytes
+        self.window_records, self.window_bytes, self.linger_s = window_records, window_bytes, linger_s
         self.producer_options = producer_options
         self.healthy = True  # False from a failed delivery until the next success
         self._validate = call_record_validator()
@@ -225,8 +225,8 @@ class Emitter:
         that it is delivered or kept, so memory is backed by room in the disk budget."""
         assert self.spill is not None
         window = self._inflight
-        unbacked = sum(len(k) + len(v) + _FRAME_OVERHEAD for k, v in window.entries) \
-            if window is not None and window.from_memory and window.spill_end is None else 0
+        unbacked = window.frame_bytes if window is not None and window.from_memory and window.spill_end is None \
+            else 0
         reserved = self.spill.size + self.memory.bytes + _FRAME_OVERHEAD * len(self.memory) + unbacked
         return reserved + extra <= self.spill.max_bytes
 
@@ -274,6 +274,8 @@ class Emitter:
     async def _run(self) -> None:
         backoff = 0.2
         while True:
+            if self._inflight is None and self._should_linger():
+                await asyncio.sleep(self.linger_s)
             window = self._inflight or self._next_window()
             if window is None:
                 self._progress.set()
@@ -293,6 +295,16 @@ class Emitter:
             backoff = 0.2
             self._delivered(window, rejected)
 
+    def _should_linger(self) -> bool:
+        """Wait a moment for more records when only a few are queued: one produce request per API
+        call would cost the gateway far more CPU than the call itself. Full windows go at once."""
+        return (0 < len(self.memory) < self.window_records and self.memory.bytes < self.window_bytes
+                and self.linger_s > 0 and not self._closing and not self.spill_has_unread)
+
+    @property
+    def spill_has_unread(self) -> bool:
+        return self.spill is not None and self.spill.has_unread
+
     def _next_window(self) -> _Window | None:
         spill = self.spill
         assert spill is not None
@@ -300,7 +312,9 @@ class Emitter:
             entries, end = spill.read(self.window_records, self.window_bytes)
             return _Window(entries, from_memory=False, spill_end=end)
         if len(self.memory):
-            return _Window(self.memory.take(self.window_records, self.window_bytes), from_memory=True)
+            entries = self.memory.take(self.window_records, self.window_bytes)
+            frame_bytes = sum(len(k) + len(v) for k, v in entries) + _FRAME_OVERHEAD * len(entries)
+            return _Window(entries, from_memory=True, frame_bytes=frame_bytes)
         return None
 
     async def _deliver(self, window: _Window) -> int:

@@ -53,26 +53,43 @@ class Redactor:
         self._json_text = re.compile(rf'("{key}"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)', re.IGNORECASE)
         self._pairs = re.compile(rf'((?:^|(?<=[?&;\s]))[^=&;\s]*(?:{names})[^=&;\s]*=)[^&;\s]*', re.IGNORECASE)
         self._schemes = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+        self._known: dict[str, bool] = {}
 
     def is_secret(self, name: str) -> bool:
-        key = _norm(name)
-        return any(w in key for w in self.words)
+        """Memoised: the same few member names come back in every body."""
+        known = self._known.get(name)
+        if known is None:
+            key = _norm(name)
+            known = any(w in key for w in self.words)
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[name] = known
+        return known
 
     def value(self, value: Any) -> Any:
         """A JSON value with every secret-named member replaced, at any depth."""
         if isinstance(value, dict):
-            return {k: REDACTED if self.is_secret(str(k)) else self.value(v) for k, v in value.items()}
+            secret = self.is_secret
+            return {k: REDACTED if secret(str(k)) else self.value(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.value(v) for v in value]
         if isinstance(value, str):
-            return self._schemes.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+            return self._credentials(value)
         return value
+
+    def _credentials(self, text: str) -> str:
+        """`Bearer xyz` and the like inside a string; a cheap test first, as most strings have none."""
+        lowered = text.lower()
+        if "bearer" in lowered or "basic" in lowered or "token" in lowered:
+            return self._schemes.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        return text
 
     def text(self, text: str) -> str:
         """Free text (a cut-off JSON document, a form, a log line): best-effort pattern redaction."""
-        text = self._json_text.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
-        text = self._pairs.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-        return self._schemes.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        if "=" in text or ":" in text:
+            text = self._json_text.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+            text = self._pairs.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        return self._credentials(text)
 
     def query(self, query_string: str) -> str:
         """A URL query with secret parameters' values hidden; everything else byte for byte."""
