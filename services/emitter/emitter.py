@@ -197,8 +197,9 @@ class Emitter:
                 return self._refuse("invalid", f"record is {len(value)} bytes, above TRILHA_MAX_RECORD_BYTES="
                                                f"{self._max_record}", record)
             entry = (record["company_id"].encode(), value)
-            if self._closed:
-                return self._refuse("dropped", "emitted after the emitter was closed", record)
+            if self._closed or self.spill is None:
+                return self._refuse("dropped", "emitted after close()" if self._closed else "emitted before start()",
+                                    record)
             size = len(entry[0]) + len(value)
             if not self._disk_can_hold(size + _FRAME_OVERHEAD):
                 return self._refuse("dropped", "memory and disk budgets are exhausted "

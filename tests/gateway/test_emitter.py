@@ -187,3 +187,15 @@ async def _eventually(predicate: Any, timeout: float, what: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def test_emitting_before_start_or_after_close_is_a_counted_drop_not_an_error(stack: Stack,
+                                                                                 tmp_path: Path) -> None:
+    settings = replace(stack.settings, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=str(tmp_path))
+    emitter = Emitter(settings, name="lifecycle")
+    record = _records(61, 1, "gw-lifecycle")[0]
+    assert await emitter.emit(record) is False
+    await emitter.start()
+    await emitter.close(timeout=1)
+    assert await emitter.emit(record) is False
+    assert (emitter.stats.dropped, emitter.stats.accepted) == (2, 0)

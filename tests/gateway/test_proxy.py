@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import hashlib
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,7 @@ class Upstream:
 class Proxied:
     upstream: Upstream
     proxy_url: str
+    metrics_url: str
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +113,14 @@ async def proxied(stack: Stack, gw_calls: Settings) -> AsyncIterator[Proxied]:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     upstream.url = f"http://127.0.0.1:{port}"
     listen = free_port()
-    settings = replace(gw_calls, gateway_server_name="proxy-test", gateway_body_max_bytes=4096)
+    settings = replace(gw_calls, gateway_server_name="proxy-test", gateway_body_max_bytes=4096,
+                       metrics_port=free_port())
     stack.spawn("gateway-gw", "gateway", "--upstream", upstream.url, "--listen", f"127.0.0.1:{listen}",
                 "--company", COMPANY, "--name", "gw-proxy", settings=settings)
     try:
         if not await asyncio.to_thread(wait_for_port, "127.0.0.1", listen, 60):
             raise RuntimeError(f"gateway did not start:\n{stack.log('gateway-gw')}")
-        yield Proxied(upstream, f"http://127.0.0.1:{listen}")
+        yield Proxied(upstream, f"http://127.0.0.1:{listen}", f"http://127.0.0.1:{settings.metrics_port}/metrics")
     finally:
         stack.stop("gateway-gw")
         await runner.cleanup()
@@ -240,3 +243,19 @@ async def test_an_unreachable_upstream_is_a_502_with_a_reason_and_a_record(stack
         assert row["error_message"].startswith("upstream unreachable: ClientConnectorError")
     finally:
         stack.stop("gateway-gw-down")
+
+
+async def test_the_proxy_reports_what_became_of_its_records(proxied: Proxied) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(proxied.proxy_url + "/status/200") as answer:
+            assert answer.status == 200
+        for _ in range(100):
+            async with http.get(proxied.metrics_url) as answer:
+                text = await answer.text()
+            delivered = re.search(r'trilha_emitter_records_total\{emitter="gw-proxy",outcome="delivered"\} (\d+)', text)
+            if delivered and int(delivered.group(1)) > 0:
+                break
+            await asyncio.sleep(0.1)
+    assert delivered and int(delivered.group(1)) > 0, text
+    assert 'trilha_emitter_records_total{emitter="gw-proxy",outcome="dropped"} 0' in text
+    assert re.search(r'trilha_emitter_backlog\{emitter="gw-proxy"\} \d+', text)
