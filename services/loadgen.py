@@ -53,8 +53,8 @@ class Progress:
         s = emitter.stats
         errors = s.invalid + s.dropped + s.rejected
         kafka = "" if emitter.healthy else "  kafka unreachable: buffering"
-        return (f"{now - self.started:7.1f}s  rate {rate:8.0f}/s (target {target:g})  sent {s.delivered:>10,}  "
-                f"waiting {emitter.backlog:>8,}  errors {errors:,}{kafka}")
+        return (f"{now - self.started:7.1f}s  rate {rate:8.0f}/s (target {target:g})  "
+                f"sent {s.delivered:>10,}  waiting {emitter.backlog:>8,}  errors {errors:,}{kafka}")
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:

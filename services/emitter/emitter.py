@@ -130,7 +130,8 @@ class Emitter:
         """
         self.spill = open_slot(self.spill_dir, self.name, self.spill_max_bytes)
         if self.spill.pending_records:
-            log.info("replaying spilled records", spill=str(self.spill.path), records=self.spill.pending_records)
+            log.info("replaying spilled records", spill=str(self.spill.path),
+                     records=self.spill.pending_records)
         self._pump = asyncio.create_task(self._run(), name=f"emitter-{self.name}")
         return self
 
@@ -198,8 +199,8 @@ class Emitter:
                                                f"{self._max_record}", record)
             entry = (record["company_id"].encode(), value)
             if self._closed or self.spill is None:
-                return self._refuse("dropped", "emitted after close()" if self._closed else "emitted before start()",
-                                    record)
+                when = "after close()" if self._closed else "before start()"
+                return self._refuse("dropped", f"emitted {when}", record)
             size = len(entry[0]) + len(value)
             if not self._disk_can_hold(size + _FRAME_OVERHEAD):
                 return self._refuse("dropped", "memory and disk budgets are exhausted "
@@ -218,7 +219,8 @@ class Emitter:
         count = self._throttles[kind].due()
         if count:
             query_id = record.get("query_id") if isinstance(record, dict) else None
-            log.warning(f"record {kind}", reason=reason, query_id=query_id, occurrences=count, emitter=self.name)
+            log.warning(f"record {kind}", reason=reason, query_id=query_id, occurrences=count,
+                        emitter=self.name)
         return False
 
     def _disk_can_hold(self, extra: int) -> bool:
@@ -226,8 +228,9 @@ class Emitter:
         that it is delivered or kept, so memory is backed by room in the disk budget."""
         assert self.spill is not None
         window = self._inflight
-        unbacked = window.frame_bytes if window is not None and window.from_memory and window.spill_end is None \
-            else 0
+        unbacked = 0
+        if window is not None and window.from_memory and window.spill_end is None:
+            unbacked = window.frame_bytes
         reserved = self.spill.size + self.memory.bytes + _FRAME_OVERHEAD * len(self.memory) + unbacked
         return reserved + extra <= self.spill.max_bytes
 
@@ -340,7 +343,8 @@ class Emitter:
                 future.add_done_callback(_ignore_outcome)
             raise
         timeout = producer._request_timeout_ms / 1000 * 2 + 5  # noqa: SLF001 - aiokafka's own expiry, doubled
-        results = await asyncio.wait_for(asyncio.gather(*(f for f, _ in sent), return_exceptions=True), timeout)
+        outcomes = asyncio.gather(*(f for f, _ in sent), return_exceptions=True)
+        results = await asyncio.wait_for(outcomes, timeout)
         rejected = 0
         for result, (_, members) in zip(results, sent, strict=True):
             if isinstance(result, _REJECTED):
@@ -473,7 +477,8 @@ class _StatsMetric:
         lines += [f'trilha_emitter_records_total{{emitter="{e.name}",outcome="{k}"}} {v}'
                   for k, v in e.stats.__dict__.items()]
         lines += ["# HELP trilha_emitter_backlog Records waiting for Kafka (memory, disk, in flight)",
-                  "# TYPE trilha_emitter_backlog gauge", f'trilha_emitter_backlog{{emitter="{e.name}"}} {e.backlog}',
+                  "# TYPE trilha_emitter_backlog gauge",
+                  f'trilha_emitter_backlog{{emitter="{e.name}"}} {e.backlog}',
                   "# HELP trilha_emitter_memory_bytes Bytes of records held in memory",
                   "# TYPE trilha_emitter_memory_bytes gauge",
                   f'trilha_emitter_memory_bytes{{emitter="{e.name}"}} {e.memory.bytes}']

@@ -212,4 +212,5 @@ def open_slot(directory: Path, name: str, max_bytes: int) -> SpillFile:
         spill = SpillFile(directory / (f"{name}.spill" if n == 1 else f"{name}-{n}.spill"), max_bytes)
         if spill.open():
             return spill
-    raise SpillBusy(f"all {_MAX_SLOTS} spill files named {name!r} in {directory} are in use by other processes")
+    raise SpillBusy(f"all {_MAX_SLOTS} spill files named {name!r} in {directory} are in use by other "
+                    "processes")

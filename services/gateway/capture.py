@@ -51,7 +51,8 @@ class Redactor:
         names = "|".join("[-_]?".join(re.escape(c) for c in w) for w in self.words) or "(?!)"
         key = rf'[^"\\]*(?:{names})[^"\\]*'
         self._json_text = re.compile(rf'("{key}"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)', re.IGNORECASE)
-        self._pairs = re.compile(rf'((?:^|(?<=[?&;\s]))[^=&;\s]*(?:{names})[^=&;\s]*=)[^&;\s]*', re.IGNORECASE)
+        self._pairs = re.compile(rf'((?:^|(?<=[?&;\s]))[^=&;\s]*(?:{names})[^=&;\s]*=)[^&;\s]*',
+                                 re.IGNORECASE)
         self._schemes = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
         self._known: dict[str, bool] = {}
 

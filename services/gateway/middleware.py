@@ -48,6 +48,7 @@ IDENTITY_FIELDS = ("company_id", "client_id", "client_name", "client_username", 
                    "authorization_name", "user_id", "event")
 
 Hook = Callable[[web.Request, Any], Any]  # (request, parsed request body) -> value, or an awaitable of it
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def default_q(request: web.Request, body: Any) -> str | None:
@@ -63,7 +64,8 @@ def tags_from_headers(prefix: str = "X-Trilha-Tag-") -> Hook:
     lowered = prefix.lower()
 
     def tags(request: web.Request, body: Any) -> dict[str, str] | None:
-        found = {k[len(prefix):].lower(): v for k, v in request.headers.items() if k.lower().startswith(lowered)}
+        found = {k[len(prefix):].lower(): v for k, v in request.headers.items()
+                 if k.lower().startswith(lowered)}
         if isinstance(body, dict) and isinstance(body.get("Tags") or body.get("tags"), dict):
             found.update({str(k): str(v) for k, v in (body.get("Tags") or body.get("tags")).items()})
         return found or None
@@ -138,8 +140,7 @@ class Recorder:
         return app
 
     @web.middleware
-    async def middleware(self, request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started, clock = datetime.now(UTC), time.perf_counter()
         request[_QUERY_ID_KEY] = str(uuid.uuid4())
         response: web.StreamResponse | None = None
@@ -184,7 +185,8 @@ class Recorder:
             return
         size = request.content_length
         captured = Captured(content_type=request.headers.get(hdrs.CONTENT_TYPE, ""),
-                            encoding=request.headers.get(hdrs.CONTENT_ENCODING, ""), cap=self.config.body_max_bytes)
+                            encoding=request.headers.get(hdrs.CONTENT_ENCODING, ""),
+                            cap=self.config.body_max_bytes)
         if size is not None and size <= self.config.body_max_bytes:
             captured.feed(await request.read())
         elif size is not None:
@@ -198,7 +200,8 @@ class Recorder:
         if response is None or not isinstance(body, bytes | bytearray):
             return None
         captured = Captured(content_type=response.headers.get(hdrs.CONTENT_TYPE, ""),
-                            encoding=response.headers.get(hdrs.CONTENT_ENCODING, ""), cap=self.config.body_max_bytes)
+                            encoding=response.headers.get(hdrs.CONTENT_ENCODING, ""),
+                            cap=self.config.body_max_bytes)
         captured.feed(body)
         return captured
 
@@ -228,7 +231,8 @@ class Recorder:
             "company_id": request.headers.get(cfg.company_header) or cfg.default_company,
             "timestamp": started.isoformat(timespec="milliseconds"),
             "duration_ms": round(min(duration_ms, 86_400_000.0), 3),
-            "ip": client_ip(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []), cfg.trusted_proxies),
+            "ip": client_ip(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []),
+                            cfg.trusted_proxies),
             "server": cfg.server_name,
             "method": request.method,
             "url": str(url.with_query(None)) + (f"?{redact.query(url.raw_query_string)}"
@@ -236,9 +240,11 @@ class Recorder:
             "resource": cfg.resource(request),
             "status": status,
             "error": status >= 400,
-            "error_message": redact.text(msg) if (msg := request.get(ERROR_MESSAGE) or error_message) else None,
+            "error_message": redact.text(msg) if (msg := request.get(ERROR_MESSAGE) or error_message)
+            else None,
             "request": parsed_request if parsed_request is not None else _query_params(request, redact),
-            "result": body_value(result, redact) if (result := self._result_body(request, response)) else None,
+            "result": body_value(result, redact) if (result := self._result_body(request, response))
+            else None,
         }
         if cfg.identity is not None:
             identity = await _call(cfg.identity, request, parsed_request) or {}

@@ -51,8 +51,10 @@ _SMALL_BODY = 64 * 1024  # bodies of a known length up to this are relayed in on
 
 def _end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """Headers minus hop-by-hop ones, including any the Connection header names."""
-    named = {token.strip().lower() for value in headers.getall(hdrs.CONNECTION, []) for token in value.split(",")}
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in named)
+    named = {token.strip().lower() for value in headers.getall(hdrs.CONNECTION, [])
+             for token in value.split(",")}
+    skip = HOP_BY_HOP | named
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
 
 
 class Upstream:

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="clients of the throughput round")
     args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_idempotence=False,
-                                 data_dir=str(data_dir), kafka_topic="bench-gateway", log_level="warning")
+    settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+                                 kafka_idempotence=False, data_dir=str(data_dir), kafka_topic="bench-gateway",
+                                 log_level="warning")
     stack = Stack(settings, data_dir)
     try:
         stack.spawn("broker", "broker")

@@ -49,7 +49,8 @@ def test_secrets_are_redacted_wherever_they_appear() -> None:
     assert REDACT.text(cut) == f'{{"user": "a", "client_secret": "{REDACTED}", "n": 1, ' \
                                f'"refreshToken": "{REDACTED}", "Name": "JOSÉ'
     assert REDACT.text("user=a&password=b&x=1") == f"user=a&password={REDACTED}&x=1"
-    assert REDACT.query("q=doc%7B1%7D&access_token=abc&page=2") == f"q=doc%7B1%7D&access_token={REDACTED}&page=2"
+    assert REDACT.query("q=doc%7B1%7D&access_token=abc&page=2") == \
+        f"q=doc%7B1%7D&access_token={REDACTED}&page=2"
 
 
 def _captured(data: bytes, content_type: str = "application/json", encoding: str = "", cap: int = 1024,
@@ -65,7 +66,7 @@ def test_bodies_are_kept_parsed_when_whole_and_cut_with_their_size_when_not() ->
     assert body_value(_captured(b'{"a": [1, 2], "token": "t"}'), REDACT) == {"a": [1, 2], "token": REDACTED}
     assert body_value(_captured(b"a=1&senha=2", "application/x-www-form-urlencoded"), REDACT) == {
         "a": "1", "senha": REDACTED}
-    assert body_value(_captured(b"plain words"), REDACT) == "plain words"  # declared JSON, is not: kept as text
+    assert body_value(_captured(b"plain words"), REDACT) == "plain words"  # said JSON, is not: text
     big = b'{"password": "p", "data": "' + b"x" * 5000 + b'"}'
     kept = body_value(_captured(big, cap=100), REDACT)
     assert kept.startswith(f'{{"password": "{REDACTED}", "data": "xxx')
@@ -80,7 +81,8 @@ def test_compressed_bodies_are_recorded_decoded() -> None:
     expected = {"Result": [{"Name": "ANA"}], "AccessToken": REDACTED}
     assert body_value(_captured(gzip.compress(doc), encoding="gzip"), REDACT) == expected
     assert body_value(_captured(zlib.compress(doc), encoding="deflate"), REDACT) == expected
-    assert body_value(_captured(b"\x00" * 40, encoding="br"), REDACT) == {"content_encoding": "br", "bytes": 40}
+    assert body_value(_captured(b"\x00" * 40, encoding="br"), REDACT) == {
+        "content_encoding": "br", "bytes": 40}
 
 
 def test_records_are_fitted_to_the_contract_instead_of_being_lost() -> None:

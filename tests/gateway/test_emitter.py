@@ -1,4 +1,4 @@
-"""The emitter: records reach Kafka in order; a broker outage, a shutdown or bad input loses nothing silently."""
+"""The emitter: records reach Kafka in order; an outage, a shutdown or bad input loses nothing silently."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from services import clients
 from services.emitter import Emitter
 from services.emitter.spill import SpillFile
 from services.records import RecordFactory
+from services.settings import Settings
 from tests.gateway.helpers import (
     OwnBroker,
     assert_stored_as_sent,
@@ -26,6 +27,11 @@ from tests.gateway.helpers import (
 from tests.stack import Stack, free_port
 
 RUN = uuid.uuid4().hex[:6]  # company names of this run only, whatever ClickHouse already holds
+
+
+def _no_broker(stack: Stack, data_dir: Path) -> Settings:
+    """Settings naming a port nothing listens on: Kafka is down from the start."""
+    return replace(stack.settings, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=str(data_dir))
 
 
 def _records(seed: int, count: int, prefix: str, companies: int = 3) -> list[dict[str, Any]]:
@@ -120,8 +126,9 @@ async def test_clean_shutdown_with_the_broker_down_keeps_records_for_the_next_st
 
 
 async def test_when_memory_and_disk_are_full_every_drop_is_counted(stack: Stack, tmp_path: Path) -> None:
-    settings = replace(stack.settings, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=str(tmp_path))
-    emitter = await Emitter(settings, name="full", memory_max_bytes=16 * 1024, spill_max_bytes=64 * 1024).start()
+    settings = _no_broker(stack, tmp_path)
+    emitter = await Emitter(settings, name="full", memory_max_bytes=16 * 1024,
+                            spill_max_bytes=64 * 1024).start()
     records = _records(41, 200, "gw-full")  # ~340 KB against 80 KB of budgets
     outcomes = [await emitter.emit(r) for r in records]
     await emitter.close(timeout=2)
@@ -191,7 +198,7 @@ async def _eventually(predicate: Any, timeout: float, what: str) -> None:
 
 async def test_emitting_before_start_or_after_close_is_a_counted_drop_not_an_error(stack: Stack,
                                                                                  tmp_path: Path) -> None:
-    settings = replace(stack.settings, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=str(tmp_path))
+    settings = _no_broker(stack, tmp_path)
     emitter = Emitter(settings, name="lifecycle")
     record = _records(61, 1, "gw-lifecycle")[0]
     assert await emitter.emit(record) is False

@@ -20,7 +20,8 @@ def _check_digits_ok(number: str) -> bool:
     digits = [int(c) for c in number]
     for position in (len(digits) - 2, len(digits) - 1):
         if len(digits) == 11:
-            expected = sum(d * w for d, w in zip(digits, range(position + 1, 1, -1), strict=False)) * 10 % 11 % 10
+            total = sum(d * w for d, w in zip(digits, range(position + 1, 1, -1), strict=False))
+            expected = total * 10 % 11 % 10
         else:
             weights = [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2][13 - position:]
             rest = sum(d * w for d, w in zip(digits, weights, strict=False)) % 11
@@ -69,7 +70,7 @@ async def test_loadgen_runs_until_stopped_and_delivers_everything_it_made(stack:
     assert stack.stop("loadgen-gw-forever", signal.SIGTERM) == 0, stack.log("loadgen-gw-forever")
     summary = _finished(stack.log("loadgen-gw-forever"))
     assert summary["made"] > 300 and summary["sent"] == summary["made"]
-    assert not re.search(r"rate +\d+/s \(target", stack.log("loadgen-gw-forever"))  # --quiet: no progress line
+    assert not re.search(r"rate +\d+/s \(target", stack.log("loadgen-gw-forever"))  # --quiet: no live line
     assert len(await _read_all(settings, summary["made"])) >= summary["made"]
 
 

@@ -26,7 +26,8 @@ COMPANY = f"gw-mw-{uuid.uuid4().hex[:8]}"
 
 async def _pessoas(request: web.Request) -> web.Response:
     await request.json()
-    return web.json_response({"Result": [{"Name": "MARIA SILVA"}], "AccessToken": "tok-123", "Status": {"code": 0}})
+    return web.json_response({"Result": [{"Name": "MARIA SILVA"}], "AccessToken": "tok-123",
+                              "Status": {"code": 0}})
 
 
 async def _boom(_: web.Request) -> web.Response:
@@ -116,7 +117,8 @@ async def test_each_request_becomes_one_record_with_every_field_right(app_url: s
     assert {k: pessoas[k] for k in ("method", "resource", "status", "error", "ip", "q", "tags", "event")} == {
         "method": "POST", "resource": "pessoas", "status": 200, "error": False,
         "ip": "203.0.113.7",  # the nearest hop before our trusted proxy, not what the client claims first
-        "q": "doc{12345678909},name{MARIA}", "tags": {"env": "prod", "origem": "erp"}, "event": "consulta_pessoa"}
+        "q": "doc{12345678909},name{MARIA}", "tags": {"env": "prod", "origem": "erp"},
+        "event": "consulta_pessoa"}
     assert pessoas["url"] == f"{app_url}/pessoas"
     assert (pessoas["client_id"], pessoas["client_name"], pessoas["authorization_id"],
             pessoas["authorization_name"], pessoas["user_id"]) == (
@@ -136,7 +138,8 @@ async def test_each_request_becomes_one_record_with_every_field_right(app_url: s
     search = rows[ids["search"]]
     assert search["url"] == f"{app_url}/search/pf?q=doc%7B11144477735%7D&token={REDACTED}&page=2"  # as sent
     assert search["request"] == {"q": "doc{11144477735}", "token": REDACTED, "page": "2"}
-    assert (search["q"], search["resource"], search["result"]) == ("doc{11144477735}", "/search/{kind}", "found it")
+    assert (search["q"], search["resource"], search["result"]) == (
+        "doc{11144477735}", "/search/{kind}", "found it")
 
     upload = rows[ids["upload"]]  # larger than the 1 KB cap: not read ahead, its size noted
     assert upload["request"] == "… [truncated: 5000 bytes in all]"

@@ -56,7 +56,8 @@ class Upstream:
         if code in (301, 302):
             headers.append(("Location", "/elsewhere"))
         body = None if code in (204, 304) else f'{{"code": {code}}}'.encode()
-        response = web.Response(status=code, body=body, content_type=None if body is None else "application/json")
+        response = web.Response(status=code, body=body,
+                                content_type=None if body is None else "application/json")
         for name, value in headers:
             response.headers.add(name, value)
         return response
@@ -85,7 +86,8 @@ class Upstream:
 
     async def gzipped(self, _: web.Request) -> web.Response:
         body = gzip.compress(b'{"Result": [{"Name": "JOSE"}], "Status": {"code": 0}}')
-        return web.Response(body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        return web.Response(body=body, headers={"Content-Type": "application/json",
+                                                "Content-Encoding": "gzip"})
 
     async def headers(self, request: web.Request) -> web.Response:
         return web.json_response({k: v for k, v in request.headers.items()})
@@ -211,8 +213,9 @@ async def test_calls_through_the_proxy_arrive_in_clickhouse_with_every_field_rig
     assert pessoas_id == "upstream-query-id-1"  # the upstream's QueryId is the record's
     rows = await stored_calls(ch, COMPANY, {pessoas_id, gzip_id})
     pessoas, gzipped = rows[pessoas_id], rows[gzip_id]
-    assert {k: pessoas[k] for k in ("company_id", "method", "resource", "status", "error", "ip", "server", "q",
-                                    "tags", "schema_version")} == {
+    fields = ("company_id", "method", "resource", "status", "error", "ip", "server", "q", "tags",
+              "schema_version")
+    assert {k: pessoas[k] for k in fields} == {
         "company_id": COMPANY, "method": "POST", "resource": "pessoas", "status": 200, "error": False,
         "ip": "127.0.0.1", "server": "proxy-test", "q": "doc{52998224725}", "tags": {"origem": "app"},
         "schema_version": 1}
@@ -252,7 +255,8 @@ async def test_the_proxy_reports_what_became_of_its_records(proxied: Proxied) ->
         for _ in range(100):
             async with http.get(proxied.metrics_url) as answer:
                 text = await answer.text()
-            delivered = re.search(r'trilha_emitter_records_total\{emitter="gw-proxy",outcome="delivered"\} (\d+)', text)
+            delivered = re.search(
+                r'trilha_emitter_records_total\{emitter="gw-proxy",outcome="delivered"\} (\d+)', text)
             if delivered and int(delivered.group(1)) > 0:
                 break
             await asyncio.sleep(0.1)
