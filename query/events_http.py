@@ -59,17 +59,19 @@ async def _search(request: web.Request, company: str, wanted: EventsRequest) -> 
     page = await events_store.search(ch, company, terms, day, wanted.page_size, position)
     next_cursor = None
     if page.next is not None:
-        payload = {**cursor.keyset_millis(page.next.timestamp_ms, page.next.query_id), "d": page.next.driver}
+        payload = {**cursor.keyset_millis(page.next.timestamp_ms, page.next.query_id), "d": page.next.driver,
+                   "w": page.next.window}
         next_cursor = cursor.encode(payload, scope, secret)
     return _answer(page.records, next_cursor)
 
 
 def _position(payload: dict[str, Any], terms: int) -> events_store.Position:
     millis, query_id = cursor.keyset_values(payload)
-    driver = payload.get("d")
-    if not isinstance(driver, int) or isinstance(driver, bool) or not 0 <= driver < terms:
+    driver, window = payload.get("d"), payload.get("w")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (driver, window)) \
+            or not 0 <= driver < terms or not 0 <= window < len(events_store.WINDOWS):
         raise BadRequest("Cursor is not valid for this search: leave Cursor out to start again", "Cursor")
-    return events_store.Position(millis, query_id, driver)
+    return events_store.Position(millis, query_id, driver, window)
 
 
 ROUTES: list[web.RouteDef] = [web.post("/events", events), web.post("/log", events)]

@@ -6,9 +6,10 @@ Read paths, all within one company (the caller's) and all reading by sorting key
   the `call_ids` path when the date was wrong.
 - q / Tags: search terms are normalised by the same SQL functions ingest's materialized view uses
   (`trilha_q_terms`, `trilha_tag_term`). The *driver* term (the rarest) is read from `call_terms`
-  newest first from the cursor's keyset position, in sorting-key order, so a page costs the same
-  at page 1 and page 1,000 (no OFFSET); candidates are then fetched from `calls` by key, and with
-  several terms only rows carrying all of them are kept.
+  newest first from the cursor's keyset position, in sorting-key order and within a time window
+  below it, so a page costs the same at page 1 and page 1,000 (no OFFSET) and as history grows;
+  candidates are then fetched from `calls` by key, and with several terms only rows carrying all
+  of them are kept.
 Duplicates not yet merged away are dropped with `LIMIT 1 BY`.
 """
 
@@ -62,38 +63,45 @@ def search_terms() -> str:
             "arrayMap((k, v) -> trilha_tag_term(k, v), {tag_keys:Array(String)}, {tag_values:Array(String)})))")
 
 
-def _term_bounds(after: bool, day: bool) -> str:
+def _term_bounds(after: bool, lo: bool, hi: bool) -> str:
+    """Keyset position (strictly below `after`), and a time window [lo, hi) when given.
+
+    A lower bound is what keeps a newest-first read from touching every monthly partition: without
+    it, ClickHouse opens each part holding the term, so a page would cost more as history grows.
+    """
     clauses = []
     if after:
         clauses.append(f"timestamp <= {_TS % 'after_ts'} "
                        f"AND (timestamp < {_TS % 'after_ts'} OR query_id < {{after_id:String}})")
-    if day:
-        clauses.append(f"timestamp >= {_TS % 'lo'} AND timestamp < {_TS % 'hi'}")
+    if lo:
+        clauses.append(f"timestamp >= {_TS % 'lo'}")
+    if hi:
+        clauses.append(f"timestamp < {_TS % 'hi'}")
     return "".join(f" AND {c}" for c in clauses)
 
 
-def term_counts(terms: int, after: bool, day: bool) -> str:
-    """Rows of each term below the position, counted up to {cap}: enough to pick the rarest term."""
+def term_counts(terms: int, lo: bool, hi: bool) -> str:
+    """Rows of each term in the window, counted up to {cap}: enough to pick the rarest term."""
     parts = [f"SELECT {n} AS term_index, count() AS rows FROM (SELECT 1 FROM call_terms "
-             f"WHERE company_id = {{company:String}} AND term = {{term{n}:String}}{_term_bounds(after, day)} "
+             f"WHERE company_id = {{company:String}} AND term = {{term{n}:String}}{_term_bounds(False, lo, hi)} "
              "LIMIT {cap:UInt32})" for n in range(terms)]
     return " UNION ALL ".join(parts)
 
 
-def _driver_keys(after: bool, day: bool, columns: str = "timestamp, query_id") -> str:
+def _driver_keys(after: bool, lo: bool, hi: bool, columns: str = "timestamp, query_id") -> str:
     return (f"SELECT {columns} FROM call_terms WHERE company_id = {{company:String}} "
-            f"AND term = {{driver:String}}{_term_bounds(after, day)} "
+            f"AND term = {{driver:String}}{_term_bounds(after, lo, hi)} "
             "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY timestamp, query_id LIMIT {candidates:UInt32}")
 
 
-def driver_keys(after: bool, day: bool) -> str:
+def driver_keys(after: bool, lo: bool, hi: bool) -> str:
     """The next {candidates} positions of the driver term, newest first."""
-    return _driver_keys(after, day, "toUnixTimestamp64Milli(timestamp), query_id")
+    return _driver_keys(after, lo, hi, "toUnixTimestamp64Milli(timestamp), query_id")
 
 
-def page_single_term(after: bool, day: bool) -> str:
-    """One term: the next {candidates} rows of it, in one round trip."""
-    return _select(f"(timestamp, query_id) IN ({_driver_keys(after, day)})") + " LIMIT {limit:UInt32}"
+def page_single_term(after: bool, lo: bool, hi: bool) -> str:
+    """One term: the rows of its next {candidates} positions, in one round trip."""
+    return _select(f"(timestamp, query_id) IN ({_driver_keys(after, lo, hi)})") + " LIMIT {limit:UInt32}"
 
 
 def rows_with_all_terms() -> str:

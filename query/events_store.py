@@ -6,9 +6,10 @@ contract field; `request` and `result` are parsed back to the JSON they were (th
 original JSON; text that does not parse is returned as a string).
 
 A q/Tags page is found by walking the driver term's keys newest first from the page's keyset
-position: with one term the page is those keys' rows; with several, candidates are fetched in
-growing batches and only rows carrying every term kept, until the page is full or the driver term
-has no more rows. The driver is the rarest term, chosen once per search and kept in the cursor.
+position, one time window at a time (see `_Walk`): with one term the page is those keys' rows; with
+several, candidates are fetched in growing batches and only rows carrying every term kept, until
+the page is full or the driver term has no more rows. The driver is the rarest term, chosen once
+per search; it and the window size that worked travel in the cursor.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from query import events_sql
 from schemas import call_record_schema
 
 FIRST_CANDIDATES = 256
+WINDOWS: tuple[timedelta | None, ...] = (timedelta(days=1), timedelta(days=8), timedelta(days=64),
+                                         timedelta(days=512), None)
 MAX_CANDIDATES = 65_536
 DRIVER_PROBE_CAP = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,11 +37,13 @@ _TERMS_CACHE_MAX = 4096
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ended: the last record's (timestamp in ms, query_id), and the driver term."""
+    """Where a page ended: the last record's (timestamp in ms, query_id), the driver term, and the
+    time window (index into WINDOWS) the next page starts with."""
 
     timestamp_ms: int
     query_id: str
     driver: int
+    window: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,50 +97,103 @@ async def search_terms(ch: AsyncClient, q: str | None, tags: dict[str, str]) -> 
 async def search(ch: AsyncClient, company: str, terms: list[str], day: tuple[datetime, datetime] | None,
                  page_size: int, position: Position | None) -> Page:
     """One page of records carrying every term, newest first, after `position`."""
-    params: dict[str, Any] = {"company": company}
-    if day is not None:
-        params.update(lo=millis(day[0]), hi=millis(day[1]))
-    driver = position.driver if position else await _rarest(ch, terms, params, day is not None)
-    params["driver"] = terms[driver]
-    if len(terms) == 1:
-        rows = await _rows(ch, events_sql.page_single_term(position is not None, day is not None),
-                           {**params, **_after(position), "candidates": page_size + 1, "limit": page_size + 1})
-    else:
-        rows = await _intersect(ch, terms, params, position, day is not None, page_size + 1)
+    walk = _Walk(company, terms, day, position)
+    if position is None:
+        walk.driver = await _rarest(ch, walk)
+    wanted = page_size + 1
+    rows: list[dict[str, Any]] = []
+    batch = max(FIRST_CANDIDATES, 4 * wanted)
+    while len(rows) < wanted:
+        params, final = walk.params()
+        if len(terms) == 1:
+            need = wanted - len(rows)
+            got = await _rows(ch, events_sql.page_single_term(*_bounds(params)),
+                              {**params, "candidates": need, "limit": need})
+            rows += got
+            if len(got) == need:
+                break
+        else:
+            keys = await _compact(ch, events_sql.driver_keys(*_bounds(params)),
+                                  {**params, "candidates": batch})
+            if keys:
+                rows += await _rows(ch, events_sql.rows_with_all_terms(),
+                                    {**params, "key_ts": [k[0] for k in keys], "key_ids": [k[1] for k in keys],
+                                     "terms": terms, "limit": wanted - len(rows)})
+            if len(keys) == batch:  # the window may hold more: continue below the last candidate
+                walk.after, batch = (keys[-1][0], keys[-1][1]), min(batch * 2, MAX_CANDIDATES)
+                continue
+        if final:
+            break
+        walk.next_window()
     records = [to_record(row) for row in rows[:page_size]]
-    more = len(rows) > page_size
-    last = rows[page_size - 1] if more else None
-    return Page(records, Position(last["timestamp_ms"], last["query_id"], driver) if last else None)
+    if len(rows) <= page_size:
+        return Page(records, None)
+    last = rows[page_size - 1]
+    return Page(records, Position(last["timestamp_ms"], last["query_id"], walk.driver, max(0, walk.window - 1)))
 
 
-async def _rarest(ch: AsyncClient, terms: list[str], params: dict[str, Any], day: bool) -> int:
-    if len(terms) == 1:
+def _bounds(params: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """Which of the keyset position, window start and window end the query binds."""
+    return "after_ts" in params, "lo" in params, "hi" in params
+
+
+class _Walk:
+    """A newest-first walk through time windows below a keyset position.
+
+    Each query is bounded below (`timestamp >= lo`) so ClickHouse prunes every partition and part
+    older than the window; a window that runs out moves the walk below it and widens the next one
+    (1 day, 8, 64, 512, then unbounded), so sparse terms take a few cheap queries and dense ones one.
+    """
+
+    def __init__(self, company: str, terms: list[str], day: tuple[datetime, datetime] | None,
+                 position: Position | None) -> None:
+        self.company, self.terms = company, terms
+        self.day_lo = millis(day[0]) if day else None
+        self.hi = millis(day[1]) if day else None
+        self.after = (position.timestamp_ms, position.query_id) if position else None
+        self.top = position.timestamp_ms if position else (self.hi or millis(datetime.now(UTC)))
+        self.driver = position.driver if position else 0
+        self.window = min(position.window, len(WINDOWS) - 1) if position else 0
+
+    def lo(self) -> tuple[int | None, bool]:
+        """The window's lower bound and whether it is the last window (nothing below it)."""
+        span = WINDOWS[self.window]
+        lo = None if span is None else self.top - span // timedelta(milliseconds=1)
+        if self.day_lo is not None and (lo is None or lo <= self.day_lo):
+            return self.day_lo, True
+        return lo, lo is None
+
+    def params(self) -> tuple[dict[str, Any], bool]:
+        lo, final = self.lo()
+        params: dict[str, Any] = {"company": self.company, "driver": self.terms[self.driver]}
+        if lo is not None:
+            params["lo"] = lo
+        if self.hi is not None:
+            params["hi"] = self.hi
+        if self.after is not None:
+            params.update(after_ts=self.after[0], after_id=self.after[1])
+        return params, final
+
+    def next_window(self) -> None:
+        lo, _ = self.lo()
+        assert lo is not None
+        self.after, self.top = (lo, ""), lo  # everything at or above lo has been read
+        self.window = min(self.window + 1, len(WINDOWS) - 1)
+
+
+async def _rarest(ch: AsyncClient, walk: _Walk) -> int:
+    """The term with the fewest rows in the first window (or, if none has any, in all time)."""
+    if len(walk.terms) == 1:
         return 0
-    counts = await _compact(ch, events_sql.term_counts(len(terms), after=False, day=day),
-                            {**params, **{f"term{n}": t for n, t in enumerate(terms)}, "cap": DRIVER_PROBE_CAP})
+    for window in (walk.window, len(WINDOWS) - 1):
+        walk.window = window
+        params, _ = walk.params()
+        params.update({f"term{n}": t for n, t in enumerate(walk.terms)}, cap=DRIVER_PROBE_CAP)
+        counts = await _compact(ch, events_sql.term_counts(len(walk.terms), *_bounds(params)[1:]), params)
+        if any(row[1] for row in counts):
+            break
+    walk.window = 0
     return min(counts, key=lambda row: (row[1], row[0]))[0]
-
-
-async def _intersect(ch: AsyncClient, terms: list[str], params: dict[str, Any], position: Position | None,
-                     day: bool, wanted: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    after, batch = position, max(FIRST_CANDIDATES, 4 * wanted)
-    while len(found) < wanted:
-        keys = await _compact(ch, events_sql.driver_keys(after is not None, day),
-                              {**params, **_after(after), "candidates": batch})
-        if not keys:
-            break
-        found += await _rows(ch, events_sql.rows_with_all_terms(),
-                             {**params, "key_ts": [k[0] for k in keys], "key_ids": [k[1] for k in keys],
-                              "terms": terms, "limit": wanted - len(found)})
-        if len(keys) < batch:
-            break
-        after, batch = Position(keys[-1][0], keys[-1][1], 0), min(batch * 2, MAX_CANDIDATES)
-    return found
-
-
-def _after(position: Position | None) -> dict[str, Any]:
-    return {"after_ts": position.timestamp_ms, "after_id": position.query_id} if position else {}
 
 
 def to_record(row: dict[str, Any]) -> dict[str, Any]:

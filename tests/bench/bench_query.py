@@ -60,14 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=5_000_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per measurement")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--reuse", metavar="DIR", help="measure again the data a --keep run left in DIR")
     args = parser.parse_args(argv)
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-query-"))
+    data_dir = Path(args.reuse or tempfile.mkdtemp(prefix="bench-query-"))
     try:
         with running_stack(data_dir) as stack:
-            return asyncio.run(run(stack, args))
+            return asyncio.run(remeasure(stack, args) if args.reuse else run(stack, args))
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             shutil.rmtree(data_dir, ignore_errors=True)
+        elif args.keep:
+            print(f"data kept in {data_dir} (measure again with --reuse {data_dir})")
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> int:
@@ -93,6 +96,33 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     finally:
         stack.stop("query-bench")
     report(args, small, large)
+    return 0
+
+
+async def remeasure(stack: Stack, args: argparse.Namespace) -> int:
+    """Measure a kept data set again (e.g. when the shared machine is quieter)."""
+    settings = replace(stack.settings, query_port=free_port())
+    query_proc = stack.spawn("query-bench", "query", settings=settings)
+    if not wait_for_port("127.0.0.1", settings.query_port, 60):
+        raise SystemExit(f"trilha query did not start:\n{stack.log('query-bench')}")
+    headers = await _tokens(settings)
+    SERVERS[:] = [psutil.Process(query_proc.pid)] + [psutil.Process(p.pid) for n, p in stack.procs.items()
+                                                     if n == "clickhouse"]
+    ch = await clients.clickhouse(settings)
+    try:
+        rows = (await ch.query("SELECT count() FROM calls")).result_rows[0][0]
+        picked = await ch.query("SELECT company_id, query_id, timestamp FROM calls ORDER BY rand() LIMIT 1000")
+    finally:
+        await ch.close()
+    print(f"measuring {rows:,} records kept in {args.reuse}", flush=True)
+    try:
+        async with ClientSession(base_url=f"http://127.0.0.1:{settings.query_port}",
+                                 timeout=ClientTimeout(total=600)) as http:
+            figures = await measure(http, headers, [tuple(r) for r in picked.result_rows], args.requests)
+    finally:
+        stack.stop("query-bench")
+    ratio = figures["q page 200"][0] / figures["q page 1"][0]
+    print(f"q page 200 / page 1: {ratio:.2f}x p50, {figures['q page 200'][2] / figures['q page 1'][2]:.2f}x CPU")
     return 0
 
 

@@ -218,3 +218,21 @@ async def test_sparse_intersections_are_walked_completely(service: QueryService,
     ids, pages = await _walk(service, {"Tags": {"x": "1", "y": "1"}, "PageSize": 5}, sparse["token"])
     assert ids == _newest_first([r for r in sparse["records"] if r["tags"] == {"x": "1", "y": "1"}])
     assert pages == 3
+
+
+async def test_records_years_apart_are_all_found_in_order(stack: Stack, ch, service: QueryService) -> None:  # noqa: ANN001
+    """Pages read time windows newest first and widen them when a window runs dry: records hours,
+    days, months and years apart still come back, each once, in order."""
+    factory, company = RecordFactory(seed=31), unique_company("years")
+    doc, now = cpf(factory.rng), datetime.now(UTC)
+    ages = [timedelta(hours=1), timedelta(days=3), timedelta(days=3, seconds=1), timedelta(days=20),
+            timedelta(days=100), timedelta(days=400), timedelta(days=1000), timedelta(days=4000)]
+    records = [factory.record(now - age, company=company, q=f"doc{{{doc}}}", tags={"k": "v", "o": str(n % 2)})
+               for n, age in enumerate(ages)]
+    await raw_insert(ch, records)
+    token = bearer(create_token(stack, company))
+    for size in (1, 2, 3):
+        ids, _ = await _walk(service, {"q": f"doc{{{doc}}}", "PageSize": size}, token)
+        assert ids == _newest_first(records), size
+        ids, _ = await _walk(service, {"Tags": {"k": "v", "o": "1"}, "PageSize": size}, token)
+        assert ids == _newest_first([r for r in records if r["tags"]["o"] == "1"]), size
