@@ -123,8 +123,8 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     settings = replace(settings, query_host=args.host or settings.query_host,
                        query_port=args.port or settings.query_port)
     logs.configure(settings.log_level, settings.log_format, component="query")
-    asyncio.run(deps.require_clickhouse(settings))
     ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
+    asyncio.run(deps.require_clickhouse(settings))
     log.info("query service starting", host=settings.query_host, port=settings.query_port)
     try:
         web.run_app(create_app(settings), host=settings.query_host, port=settings.query_port,

@@ -3,6 +3,9 @@ internals; database trouble a caller can act on is a 503 that says what to do.""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -13,7 +16,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from query import auth
 from query.app import create_app
-from tests.stack import Stack
+from tests.stack import ROOT, Stack
 
 # The brief's documented app keys are plain strings; aiohttp would rather have AppKey objects.
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
@@ -62,3 +65,17 @@ async def test_database_trouble_is_a_503_saying_what_to_do(base: str, path: str,
         body = await answer.json()
     assert answer.status == 503 and says in body["error"]["message"]
     assert answer.headers["Retry-After"] == "5"
+
+
+def test_a_port_in_use_is_one_clear_line(stack: Stack) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**stack.env, "TRILHA_QUERY_PORT": str(port)}
+        done = subprocess.run([sys.executable, "-m", "services.cli", "query"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"trilha: error: port 127.0.0.1:{port} for the query service (TRILHA_QUERY_PORT) is already in use: "
+        "stop what uses it or choose another port"]
