@@ -24,6 +24,7 @@ from yarl import URL
 from services import logs
 from services.deps import require_kafka
 from services.emitter import Emitter
+from services.emitter.spill import SpillBusy
 from services.gateway.capture import Captured
 from services.gateway.middleware import (
     ERROR_MESSAGE,
@@ -209,7 +210,13 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
 async def _serve(settings: Settings, upstream: Upstream, config: RecorderConfig, host: str, port: int,
                  name: str) -> None:
     await require_kafka(settings)
-    emitter = await Emitter(settings, name=name).start()
+    if not config.default_company:
+        log.warning(f"no --company: calls without a {config.company_header} header are counted as invalid, "
+                    "not recorded")
+    try:
+        emitter = await Emitter(settings, name=name).start()
+    except SpillBusy as exc:
+        raise ConfigError(f"{exc}: give this gateway its own --name") from None
     app = build_app(upstream, Recorder(emitter, config))
     runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
