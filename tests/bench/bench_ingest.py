@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--profile", help="py-spy profile of the worker: FILE.svg (flame graph) or FILE.txt")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--log-level", default="info", help="the worker's log level (debug: one line per batch)")
     args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 async def run(stack: Stack, args: argparse.Namespace) -> int:
     stamp = int(time.time())
     topic, company = f"bench-ingest-{stamp}", f"bench-{stamp}"
-    settings = replace(stack.with_topic(topic), kafka_partitions=args.partitions, batch_max_age_s=1.0)
+    settings = replace(stack.with_topic(topic), kafka_partitions=args.partitions, batch_max_age_s=1.0,
+                       log_level=args.log_level)
     print(f"generating {args.records:,} records ...", flush=True)
     values = record_values(args.records, company, seed=stamp)
     size = sum(map(len, values))
