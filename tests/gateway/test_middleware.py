@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients
 from services.emitter import Emitter
 from services.gateway.capture import REDACTED, parse_networks
 from services.gateway.middleware import Recorder, RecorderConfig
@@ -59,7 +58,6 @@ async def _identity(request: web.Request, body: Any) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 async def app_url(stack: Stack, gw_calls: Settings) -> AsyncIterator[str]:
-    await clients.ensure_topics(gw_calls, gw_calls.kafka_topic)
     emitter = await Emitter(replace(gw_calls, data_dir=str(stack.data_dir)), name="gw-middleware").start()
     config = RecorderConfig(default_company=COMPANY, trusted_proxies=parse_networks("127.0.0.0/8"),
                             body_max_bytes=1024, server_name="api-gw-test", identity=_identity)

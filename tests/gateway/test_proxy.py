@@ -17,7 +17,6 @@ from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from multidict import CIMultiDictProxy
 
-from services import clients
 from services.gateway.capture import REDACTED
 from services.netcheck import wait_for_port
 from services.settings import Settings
@@ -107,7 +106,6 @@ class Proxied:
 
 @pytest.fixture(scope="module")
 async def proxied(stack: Stack, gw_calls: Settings) -> AsyncIterator[Proxied]:
-    await clients.ensure_topics(gw_calls, gw_calls.kafka_topic)
     upstream = Upstream()
     runner = web.AppRunner(upstream.app())
     await runner.setup()
