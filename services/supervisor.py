@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from services.clients import ensure_topics
 from services.migrate_command import prepare
 from services.netcheck import ensure_port_free, parse_hostport, url_hostport, wait_for_port
 from services.settings import ConfigError, Settings
@@ -95,6 +96,15 @@ class Supervisor:
             elif now >= child.next_start:
                 child.next_start = 0.0
                 self.spawn(child)
+                if child.name == "broker":
+                    self.restore_topics()
+
+    def restore_topics(self) -> None:
+        """The embedded broker keeps everything in memory: a restarted one must get its topics back
+        before producers send, or it acknowledges records for a topic it no longer has and drops them."""
+        s = self.settings
+        if wait_for_port(*parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30):
+            asyncio.run(ensure_topics(s, s.kafka_topic, s.kafka_dlq_topic))
 
     def stop_all(self) -> None:
         """SIGTERM in reverse start order, waiting for each; SIGKILL what outlives the grace."""

@@ -36,7 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int, dict[str, str]]]:
     query_port = free_port()
     env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
                TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port))
@@ -53,7 +53,7 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
             break
     assert any(READY in line for line in lines), "".join(lines)
     try:
-        yield proc, tmp_path, query_port
+        yield proc, tmp_path, query_port, env
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -72,8 +72,26 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _topics(env: dict[str, str]) -> set[str]:
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def listing() -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=env["TRILHA_KAFKA_BOOTSTRAP_SERVERS"])
+        try:
+            await admin.start()
+            return set(await admin.list_topics())
+        except Exception:  # noqa: BLE001 - not up yet
+            return set()
+        finally:
+            await admin.close()
+
+    return asyncio.run(listing())
+
+
 def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None:  # noqa: ANN001
-    proc, data_dir, query_port = up
+    proc, data_dir, query_port, proc_env = up
     components = ["broker", "clickhouse", "ingest", "query", "scheduler", "demo"]
     pids = {name: _pid(data_dir, name) for name in components}
     assert all(_alive(pid) for pid in pids.values())
@@ -83,6 +101,12 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
     wait_until(lambda: _pid(data_dir, "query") != pids["query"] and _healthy(query_port), timeout=60,
                what="the query service to be restarted")
     pids["query"] = _pid(data_dir, "query")
+
+    os.kill(pids["broker"], signal.SIGKILL)
+    wait_until(lambda: _pid(data_dir, "broker") != pids["broker"], timeout=60, what="the broker to be restarted")
+    pids["broker"] = _pid(data_dir, "broker")
+    wait_until(lambda: {"api-calls", "api-calls.dlq"} <= _topics(proc_env), timeout=60,
+               what="the restarted broker to have its topics again")
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
