@@ -18,7 +18,7 @@ from aiohttp import web
 from query.auth import principal
 from query.errors import NotFound, json_response
 from query.parsing import integer, json_object, reject_unknown
-from query.reports import csv_export, page, print_view, schedules, sql, stats
+from query.reports import csv_export, newest, page, print_view, schedules, sql, stats
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
 
@@ -74,10 +74,11 @@ async def api_logs_print(request: web.Request) -> web.Response:
     params = _params(request, PRINT_PARAMS)
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
-    stmt = sql.rendered(flt, principal(request).company_id, view.lang, view.tz.key,
-                        limit=print_view.PRINT_LIMIT + 1, guard_formulas=False)
-    result = await request.app["ch"].query(stmt.sql, parameters=stmt.params, settings={"max_execution_time": 60})
-    html = print_view.render(result.result_rows, params, view, datetime.now(UTC))
+    company = principal(request).company_id
+    found = await newest.rows(
+        request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
+        print_view.PRINT_LIMIT + 1)
+    html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
                                  "X-Content-Type-Options": "nosniff"})

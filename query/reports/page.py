@@ -8,18 +8,19 @@ with other filters, or with another company's token, is a 400 before any query r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query import cursor
-from query.reports import sql
+from query.reports import newest, sql
 from query.reports.filters import ReportFilter
 
 DEFAULT_PAGE_SIZE = 30  # the seed's screen shows 30 records per page
 MAX_PAGE_SIZE = 1000
 SCOPE_KIND = "reports/api-logs"
+_TIMESTAMP, _QUERY_ID = list(sql.JSON_COLUMNS).index("timestamp"), list(sql.JSON_COLUMNS).index("query_id")
 
 
 def scope(flt: ReportFilter, company_id: str) -> str:
@@ -37,15 +38,12 @@ def position(token: str | None, flt: ReportFilter, company_id: str, secret: str)
 async def fetch(ch: AsyncClient, flt: ReportFilter, company_id: str, page_size: int,
                 after: tuple[datetime, str] | None, secret: str) -> dict[str, Any]:
     """`{"rows": [...], "next_cursor": str | None}`; one extra row is read to know if more exist."""
-    stmt = sql.page(flt, company_id, page_size + 1, after)
-    result = await ch.query(stmt.sql, parameters=stmt.params, settings={"max_execution_time": 60})
-    names = [name.removesuffix("_out") for name in result.column_names]
-    rows = [json_row(dict(zip(names, values, strict=True))) for values in result.result_rows]
+    found = await newest.rows(ch, lambda limit, key: sql.page(flt, company_id, limit, key), page_size + 1, after)
+    rows = [json_row(dict(zip(sql.JSON_COLUMNS, values, strict=True))) for values in found[:page_size]]
     next_cursor = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        last = result.result_rows[page_size - 1]
-        mark = cursor.keyset(_utc(last[names.index("timestamp")]), last[names.index("query_id")])
+    if len(found) > page_size:
+        last = found[page_size - 1]
+        mark = cursor.keyset(newest.utc(last[_TIMESTAMP]), last[_QUERY_ID])
         next_cursor = cursor.encode(mark, scope(flt, company_id), secret)
     return {"rows": rows, "next_cursor": next_cursor}
 
@@ -55,9 +53,6 @@ def json_row(row: dict[str, Any]) -> dict[str, Any]:
     row["ip"] = row["ip"] or None
     row["status"] = row["status"] or None
     row["error"] = bool(row["error"])
-    row["timestamp"] = _utc(row["timestamp"]).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    row["timestamp"] = newest.utc(row["timestamp"]).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return row
 
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

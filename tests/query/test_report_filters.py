@@ -192,3 +192,12 @@ async def test_the_openapi_document_describes_the_report_and_its_parameters(data
         assert f"\n  {path}\n" in document, path
     for name in (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor", "sep", "bom", "bucket"):
         assert f"name: {name}," in document or f"name: {name}\n" in document, name
+
+
+async def test_small_pages_through_unmerged_copies_show_each_record_once(data: Data) -> None:
+    until = rs.when(data.records[40]).isoformat()
+    want = rs.newest_first([r for r in data.records if rs.when(r) <= rs.when(data.records[40])])
+    for size in ("1", "3", "7"):
+        rows, pages = await rs.all_pages(data.session, data.base, data.headers, {"until": until, "page_size": size})
+        assert [r["query_id"] for r in rows] == want
+        assert pages == -(-len(want) // int(size))
