@@ -4,7 +4,6 @@ committed exactly what it wrote."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
@@ -77,32 +76,12 @@ async def test_sigterm_writes_and_commits_what_was_read_then_exits_promptly(stac
     assert time.monotonic() - started < settings.shutdown_timeout_s + 5
     assert "ingest stopped" in stack.log("ingest-sigterm")
 
-    consumer = clients.kafka_consumer(settings, settings.kafka_topic)
+    consumer = clients.kafka_consumer(settings)  # in the group's name, without joining it
     await consumer.start()
     try:
-        partitions = [TopicPartition(settings.kafka_topic, p) for p in sorted(
-            consumer.partitions_for_topic(settings.kafka_topic) or await _partitions(consumer, settings))]
-        committed = [await consumer.committed(tp) or 0 for tp in partitions]
+        await consumer.topics()
+        partitions = sorted(consumer.partitions_for_topic(settings.kafka_topic) or ())
+        committed = [await consumer.committed(TopicPartition(settings.kafka_topic, p)) or 0 for p in partitions]
     finally:
         await consumer.stop()
-    assert sum(committed) == total, committed
-
-
-async def _partitions(consumer, settings) -> set[int]:  # noqa: ANN001
-    await asyncio.sleep(0.5)
-    return consumer.partitions_for_topic(settings.kafka_topic) or set()
-
-
-async def test_request_and_result_are_stored_as_their_json_text_whatever_their_type(ch) -> None:  # noqa: ANN001
-    company = "writer-payloads"
-    payloads = ["plain text\n\"quoted\"", {"a": [1, {"b": None}]}, [1, "two", 3.5], 42, 1.25, True, "",
-                {"nested": "{not json}"}]
-    base = orjson.loads(record_values(1, company, seed=604)[0])
-    values = [orjson.dumps({**base, "query_id": f"p-{n}", "request": p, "result": p}) for n, p in enumerate(payloads)]
-    assert await _writer(ch, "writer-payloads").write(_batch(values, "writer-payloads")) == []
-    rows = (await ch.query("SELECT query_id, request, result FROM calls WHERE company_id = {c:String}",
-                           parameters={"c": company})).result_rows
-    stored = {qid: (request, result) for qid, request, result in rows}
-    for n, payload in enumerate(payloads):
-        request, result = stored[f"p-{n}"]
-        assert orjson.loads(request) == payload and orjson.loads(result) == payload, (payload, request)
+    assert len(partitions) == settings.kafka_partitions and sum(committed) == total, committed
