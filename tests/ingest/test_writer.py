@@ -85,3 +85,18 @@ async def test_sigterm_writes_and_commits_what_was_read_then_exits_promptly(stac
     finally:
         await consumer.stop()
     assert len(partitions) == settings.kafka_partitions and sum(committed) == total, committed
+
+
+async def test_request_and_result_are_stored_as_their_json_text_whatever_their_type(ch) -> None:  # noqa: ANN001
+    company = "writer-payloads"
+    payloads = ["plain text\n\"quoted\"", {"a": [1, {"b": None}]}, [1, "two", 3.5], 42, 1.25, True, "",
+                {"nested": "{not json}"}]
+    base = orjson.loads(record_values(1, company, seed=604)[0])
+    values = [orjson.dumps({**base, "query_id": f"p-{n}", "request": p, "result": p}) for n, p in enumerate(payloads)]
+    assert await _writer(ch, "writer-payloads").write(_batch(values, "writer-payloads")) == []
+    rows = (await ch.query("SELECT query_id, request, result FROM calls WHERE company_id = {c:String}",
+                           parameters={"c": company})).result_rows
+    stored = {qid: (request, result) for qid, request, result in rows}
+    for n, payload in enumerate(payloads):
+        request, result = stored[f"p-{n}"]
+        assert orjson.loads(request) == payload and orjson.loads(result) == payload, (payload, request)
