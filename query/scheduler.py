@@ -240,6 +240,7 @@ async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) ->
         if runner is not None:
             await runner.cleanup()
         await ch.close()
+    log.info("scheduler stopped", runner=scheduler.runner)
     if once:
         delivered = sum(1 for r in results if r == "delivered")
         print(f"scheduler: {len(results)} run(s), {delivered} delivered", flush=True)
