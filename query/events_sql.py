@@ -1,9 +1,10 @@
 """The SQL of the Events API: text with `{name:Type}` placeholders; values always go as parameters.
 
 Read paths, all within one company (the caller's) and all reading by sorting key:
-- QueryId: `call_ids` (company_id, query_id → timestamp), then `calls` by its full key. With a
-  QueryDate, `calls` is read first within a few days of it (no `call_ids` read), falling back to
-  the `call_ids` path when the date was wrong.
+- QueryId: `call_ids` (company_id, query_id → timestamp), then `calls` by its full key, in two
+  round trips (measured: 5.5 + 15 ms of ClickHouse CPU, against 35 ms for one query with an
+  IN-subquery). With a QueryDate, `calls` is read first within a few days of it (no `call_ids`
+  read), falling back to the `call_ids` path when the date was wrong.
 - q / Tags: search terms are normalised by the same SQL functions ingest's materialized view uses
   (`trilha_q_terms`, `trilha_tag_term`). The *driver* term (the rarest) is read from `call_terms`
   newest first from the cursor's keyset position, in sorting-key order and within a time window
@@ -45,16 +46,17 @@ def _select(where: str) -> str:
             "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY query_id")
 
 
-def by_query_id() -> str:
-    """The record with a QueryId, through the QueryId → timestamp table."""
-    return _select("(timestamp, query_id) IN (SELECT timestamp, query_id FROM call_ids "
-                   "WHERE company_id = {company:String} AND query_id = {query_id:String})")
+def query_id_timestamps() -> str:
+    """When a QueryId's call happened, from the QueryId → timestamp table (one row, but a gateway
+    that re-sent a call with another timestamp may have left two)."""
+    return ("SELECT DISTINCT toUnixTimestamp64Milli(timestamp) FROM call_ids "
+            "WHERE company_id = {company:String} AND query_id = {query_id:String} LIMIT 16")
 
 
-def by_query_id_near() -> str:
-    """The record with a QueryId within [lo, hi): `calls` alone, for a caller who knows the date."""
-    return _select(f"timestamp >= {_TS % 'lo'} AND timestamp < {_TS % 'hi'} "
-                   "AND query_id = {query_id:String}")
+def by_query_id_between() -> str:
+    """The record with a QueryId within [lo, hi): by the main table's sorting key when the range is
+    the exact timestamp from `query_id_timestamps`, or a few days around a caller's QueryDate."""
+    return _select(f"timestamp >= {_TS % 'lo'} AND timestamp < {_TS % 'hi'} AND query_id = {{query_id:String}}")
 
 
 def search_terms() -> str:

@@ -68,14 +68,17 @@ async def _compact(ch: AsyncClient, sql: str, parameters: dict[str, Any]) -> lis
 
 async def record_by_query_id(ch: AsyncClient, company: str, query_id: str,
                              around: tuple[datetime, datetime] | None) -> dict[str, Any] | None:
-    """The record, or None. A date that is wrong only costs the fallback query, never a miss."""
+    """The record, or None. A date that is wrong only costs the fallback queries, never a miss."""
     params: dict[str, Any] = {"company": company, "query_id": query_id}
     if around is not None:
-        rows = await _rows(ch, events_sql.by_query_id_near(),
+        rows = await _rows(ch, events_sql.by_query_id_between(),
                            {**params, "lo": millis(around[0]), "hi": millis(around[1])})
         if rows:
             return to_record(rows[0])
-    rows = await _rows(ch, events_sql.by_query_id(), params)
+    stamps = [row[0] for row in await _compact(ch, events_sql.query_id_timestamps(), params)]
+    if not stamps:
+        return None
+    rows = await _rows(ch, events_sql.by_query_id_between(), {**params, "lo": min(stamps), "hi": max(stamps) + 1})
     return to_record(rows[0]) if rows else None
 
 
