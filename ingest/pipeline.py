@@ -67,7 +67,12 @@ class Pipeline:
         else:
             timeout_ms = int(self._poll_timeout() * 1000)
         generation = self.generation
-        data = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_poll_records)
+        try:
+            data = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_poll_records)
+        except KafkaError as exc:  # the broker is away: keep the group membership loop alive, try again
+            self.log.warning("fetch failed, retrying", error=str(exc))
+            await asyncio.sleep(1.0)
+            return
         async with self._lock:
             if generation != self.generation:
                 self._read_again(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,8 +54,9 @@ async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bou
 
     company, total = "ingest-outage", 100_000
     port = free_port()
+    metrics_port = free_port()
     settings = replace(stack.with_topic("ingest-outage"), clickhouse_url=f"http://127.0.0.1:{port}",
-                       batch_max_rows=5_000, batch_max_age_s=0.3, insert_timeout_s=5.0)
+                       batch_max_rows=5_000, batch_max_age_s=0.3, insert_timeout_s=5.0, metrics_port=metrics_port)
     data_dir = Path(stack.data_dir) / "ch-outage"
     _start_clickhouse(stack, settings, data_dir, port)
     await prepare(settings)
@@ -68,6 +70,9 @@ async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bou
         stack.stop("ch-outage", signal.SIGKILL)
         rss = await _sample_rss(worker.pid, seconds=20.0)
         assert worker.poll() is None, "the worker survives the outage"
+        during = _metrics(metrics_port)
+        assert during["trilha_ingest_paused"] == 1.0, "fetching is paused while nothing can be written"
+        assert during["trilha_ingest_insert_retries_total"] > 0
         _start_clickhouse(stack, settings, data_dir, port)
         await ch.close()
         ch = await clients.clickhouse(settings)
@@ -82,6 +87,7 @@ async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bou
 
     log = stack.log("ingest-outage")
     assert "insert failed, retrying" in log and "insert succeeded after retries" in log
+    print(f"worker RSS during the outage: {rss[0] / 1e6:.0f} MB at its start, {max(rss) / 1e6:.0f} MB at most")
     # Held at most: the batch being retried, one sealed batch, and fetch buffers; never the lag.
     assert max(rss) - rss[0] < 64 * 1024 * 1024, [f"{r / 1e6:.0f} MB" for r in rss]
     assert max(rss) < 300 * 1024 * 1024, f"{max(rss) / 1e6:.0f} MB"
@@ -91,6 +97,18 @@ def _start_clickhouse(stack: Stack, settings, data_dir: Path, port: int) -> None
     stack.spawn("ch-outage", "clickhouse", "--data-dir", str(data_dir), settings=settings)
     if not wait_for_port("127.0.0.1", port, 60):
         raise AssertionError(f"own ClickHouse endpoint did not start:\n{stack.log('ch-outage')[-2000:]}")
+
+
+def _metrics(port: int) -> dict[str, float]:
+    """The worker's /metrics, summed over labels."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            name = name.split("{", 1)[0]
+            found[name] = found.get(name, 0.0) + float(value)
+    return found
 
 
 async def _sample_rss(pid: int, seconds: float) -> list[int]:
