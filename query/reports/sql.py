@@ -7,8 +7,9 @@ A duplicate that merges have not collapsed yet is never shown twice: the full ex
 in the engine (`LIMIT 1 BY timestamp, query_id`); bounded reads (a page, the print view) return
 the key with each row and `query.reports.newest` drops repeats, because `LIMIT 1 BY` stops
 ClickHouse from cutting the ordered read short at the LIMIT (measured: ~200 ms instead of ~35 ms
-for a page over a month of a million records). Searching by client or authorization name goes through `trilha_fold`, the
-same function that filled `client_folded`/`authorization_folded`, so "joao" finds "João".
+for a page over a month of a million records). Searching by client or authorization name goes
+through `trilha_fold`, the same function that filled `client_folded`/`authorization_folded`, so
+"joao" finds "João".
 """
 
 from __future__ import annotations
