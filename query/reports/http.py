@@ -137,7 +137,7 @@ def _schedule_json(schedule: Schedule, last: schedules.RunState | None, now: dat
 
 ROUTES: list[web.RouteDef] = [
     web.get("/reports/api-logs", api_logs),
-    web.get("/reports/api-logs.csv", api_logs_csv),
+    web.get("/reports/api-logs.csv", api_logs_csv, allow_head=False),  # HEAD must not run a full export
     web.get("/reports/api-logs/print", api_logs_print),
     web.get("/reports/api-logs/stats", api_logs_stats),
     web.post("/reports/schedules", create_schedule),
