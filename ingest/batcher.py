@@ -47,6 +47,8 @@ class Batch:
     rejected: list[Rejected] = field(default_factory=list)
     ranges: dict[TopicPartition, list[int]] = field(default_factory=dict)  # tp -> [first, last] read
     nbytes: int = 0
+    sealed_at: float = 0.0  # monotonic times, for the batch-age metric and the per-batch debug line
+    write_started: float = 0.0
 
     @property
     def messages(self) -> int:
@@ -119,6 +121,7 @@ class Batcher:
         batch = self.filling
         assert batch is not None
         self.filling = None
+        batch.sealed_at = self.clock()
         return batch
 
     def due(self) -> bool:

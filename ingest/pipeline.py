@@ -142,6 +142,7 @@ class Pipeline:
             self.writing.add_done_callback(lambda task: self._written(task, batch))
 
     async def _write(self, batch: Batch) -> list[Any]:
+        batch.write_started = time.monotonic()
         refused = await self.writer.write(batch)
         await self.dead_letters.send(batch.rejected + refused)
         return refused
@@ -171,9 +172,12 @@ class Pipeline:
         m.bytes_written.inc(batch.nbytes)
         m.batch_rows.observe(rows)
         m.batch_bytes.observe(batch.nbytes)
-        m.batch_age.observe(time.monotonic() - batch.started)
+        now = time.monotonic()
+        m.batch_age.observe(now - batch.started)
         self.log.debug("batch written", seq=batch.seq, rows=rows, bytes=batch.nbytes,
-                       dead_lettered=len(batch.rejected) + refused)
+                       dead_lettered=len(batch.rejected) + refused, fill_s=round(batch.sealed_at - batch.started, 3),
+                       queued_s=round(batch.write_started - batch.sealed_at, 3),
+                       write_s=round(now - batch.write_started, 3))
 
     async def commit(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Commit the written prefix of every (or the given) assigned partition."""

@@ -29,9 +29,9 @@ from services.metrics import serve
 from services.settings import ConfigError, Settings
 
 _PROGRESS_EVERY_S = 10.0
-# Records decoded per poll: ~50 ms of work. The insert streams its body and reads its answer on the
+# Records decoded per poll: ~25 ms of work. The insert streams its body and reads its answer on the
 # same event loop, so the loop must come back often or the insert waits for the decoding.
-_POLL_RECORDS = 2_000
+_POLL_RECORDS = 1_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
