@@ -83,9 +83,11 @@ def backoff_delay(attempt: int, base: float = 0.2, cap: float = 5.0, rand: Calla
 
 
 def batch_token(topic: str, batch: Batch) -> str:
-    """Deterministic token of a whole batch: the same offsets always hold the same rows."""
+    """Deterministic token of a whole batch: the same offsets hold the same messages. The row and byte
+    counts make it name the content too, should a changed limit or contract turn the same messages
+    into other rows (a token that matched other rows would make ClickHouse drop them as a repeat)."""
     spans = ",".join(f"{tp.partition}:{first}-{last}" for tp, (first, last) in sorted(batch.ranges.items()))
-    return f"{topic}|{spans}"
+    return f"{topic}|{spans}|{len(batch.bodies)}r{batch.nbytes}b"
 
 
 def rows_token(topic: str, origins: Sequence[Any]) -> str:
