@@ -36,11 +36,13 @@ _POLL_RECORDS = 1_000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", help="overrides TRILHA_KAFKA_TOPIC")
+    parser.add_argument("--dlq-topic", help="overrides TRILHA_KAFKA_DLQ_TOPIC (with --topic: default TOPIC.dlq)")
     parser.add_argument("--group", help="overrides TRILHA_KAFKA_GROUP")
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
-    settings = replace(settings, kafka_topic=args.topic or settings.kafka_topic,
+    dlq = args.dlq_topic or (f"{args.topic}.dlq" if args.topic else settings.kafka_dlq_topic)
+    settings = replace(settings, kafka_topic=args.topic or settings.kafka_topic, kafka_dlq_topic=dlq,
                        kafka_group=args.group or settings.kafka_group)
     logs.configure(settings.log_level, settings.log_format, component="ingest")
     return asyncio.run(run(settings))
