@@ -156,8 +156,15 @@ def _log_time(log: str, event: str) -> float:
 
 
 def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    """CPU seconds of the process and its children (the broker command runs Tansu as a child)."""
+    total = 0.0
+    for proc in (process, *process.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _profile(pid: int, out: str) -> subprocess.Popen[bytes] | None:
