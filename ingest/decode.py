@@ -10,6 +10,7 @@ the field replaced by its JSON text, and what is stored is always the original J
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -31,28 +32,42 @@ class Rejection:
 
 
 class Decoder:
-    """Callable `decoder(value) -> bytes | Rejection`; built once per worker (the validator is compiled)."""
+    """`decoder.decode(value) -> bytes | Rejection` (or call the decoder); built once per worker.
+
+    `decode` is a closure over local names, not a method: it runs once per record, where the
+    attribute lookups of a method are a measurable share of the cost (~1 µs of ~11).
+    """
 
     def __init__(self, max_record_bytes: int, validator: Validator | None = None) -> None:
         self.max_record_bytes = max_record_bytes
         self.validate = validator or call_record_validator()
+        self.decode = _decoder(max_record_bytes, self.validate)
 
     def __call__(self, value: bytes | None) -> bytes | Rejection:
+        return self.decode(value)
+
+
+def _decoder(limit: int, validate: Validator) -> Callable[[bytes | None], bytes | Rejection]:
+    loads, error = orjson.loads, orjson.JSONDecodeError
+
+    def decode(value: bytes | None) -> bytes | Rejection:
         if value is None:
             return Rejection(NOT_JSON, "message has no value (tombstone)")
-        if len(value) > self.max_record_bytes:
-            return Rejection(TOO_LARGE, f"record is {len(value)} bytes, the maximum is {self.max_record_bytes}"
+        if len(value) > limit:
+            return Rejection(TOO_LARGE, f"record is {len(value)} bytes, the maximum is {limit}"
                                         " (TRILHA_MAX_RECORD_BYTES)")
         try:
-            record = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
+            record = loads(value)
+        except error as exc:
             return Rejection(NOT_JSON, f"not valid JSON: {exc}")
-        problem = self.validate(record)
+        problem = validate(record)
         if problem is not None:
             return Rejection(CONTRACT, problem)
         if type(record.get("request")) is str or type(record.get("result")) is str:
             return quote_string_payloads(record)
         return value
+
+    return decode
 
 
 def quote_string_payloads(record: dict) -> bytes:

@@ -94,7 +94,7 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
     metrics = IngestMetrics.create()
     producer = clients.kafka_producer(settings)
     consumer = clients.kafka_consumer(settings, **consumer_options(settings))
-    batcher = Batcher(Decoder(settings.max_record_bytes), settings.batch_max_rows, settings.batch_max_bytes,
+    batcher = Batcher(Decoder(settings.max_record_bytes).decode, settings.batch_max_rows, settings.batch_max_bytes,
                       settings.batch_max_age_s)
     writer = Writer(client, settings.kafka_topic, metrics, log, insert_timeout_s=settings.insert_timeout_s,
                     max_rows=settings.batch_max_rows)
