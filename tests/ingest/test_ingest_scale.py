@@ -30,16 +30,16 @@ def _rows_written(port: int) -> float:
 
 async def test_two_workers_split_the_partitions_and_write_every_record_once(stack: Stack, ch) -> None:  # noqa: ANN001
     """The second worker joins mid-ingestion, so the first also goes through a revocation (write what
-    it holds, commit, hand over) while records are flowing."""
-    company, total = "ingest-scale", 80_000
+    it holds, commit, hand over) while records are flowing; more records follow once both are in."""
+    company, total, early = "ingest-scale", 80_000, 50_000
     base = replace(stack.with_topic("ingest-scale"), batch_max_rows=4_000, batch_max_age_s=0.2)
     values = record_values(total, company, seed=501)
-    await produce(base, values)
+    await produce(base, values[:early])
     ports = {name: free_port() for name in WORKERS}
     first, second = WORKERS
     stack.spawn(first, "ingest", settings=replace(base, metrics_port=ports[first]))
     try:
-        await wait_distinct(ch, company, total // 5, timeout=120)
+        await wait_distinct(ch, company, early // 5, timeout=120)
         stack.spawn(second, "ingest", settings=replace(base, metrics_port=ports[second]))
         for _ in range(120):  # both in the group, partitions split between them
             a, b = (_assigned(stack.log(name)) for name in WORKERS)
@@ -48,6 +48,7 @@ async def test_two_workers_split_the_partitions_and_write_every_record_once(stac
             await asyncio.sleep(0.5)
         else:
             raise AssertionError(f"partitions were not split: {a} / {b}")
+        await produce(base, values[early:])  # spread over every partition: both workers have work
         await wait_distinct(ch, company, total, timeout=180)
         written = {name: _rows_written(ports[name]) for name in WORKERS}
     finally:
