@@ -24,7 +24,6 @@ import asyncio
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -36,8 +35,9 @@ from ingest.worker import consumer_options
 from ingest.writer import contract_columns, insert_settings
 from services import clients
 from services.settings import Settings
+from tests.bench.harness import in_own_stack
 from tests.ingest.support import produce, record_values
-from tests.stack import Stack, running_stack
+from tests.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,13 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--log-level", default="info", help="the worker's log level (debug: one line per batch)")
     args = parser.parse_args(argv)
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    try:
-        with running_stack(data_dir) as stack:
-            return asyncio.run(run(stack, args))
-    finally:
-        if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+    return in_own_stack("ingest", lambda stack: run(stack, args), keep=args.keep)
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> int:

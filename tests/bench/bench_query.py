@@ -21,15 +21,11 @@ Options: --small N, --large N (record counts), --requests N (per measurement), -
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,7 +36,8 @@ from query import tokens
 from services import clients
 from services.netcheck import wait_for_port
 from tests.bench import dataset
-from tests.stack import Stack, free_port, running_stack
+from tests.bench.harness import in_own_stack
+from tests.stack import Stack, free_port
 
 STEP = timedelta(seconds=6)
 COMPANY = "company-1"
@@ -62,15 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--reuse", metavar="DIR", help="measure again the data a --keep run left in DIR")
     args = parser.parse_args(argv)
-    data_dir = Path(args.reuse or tempfile.mkdtemp(prefix="bench-query-"))
-    try:
-        with running_stack(data_dir) as stack:
-            return asyncio.run(remeasure(stack, args) if args.reuse else run(stack, args))
-    finally:
-        if not args.keep and not args.reuse:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        elif args.keep:
-            print(f"data kept in {data_dir} (measure again with --reuse {data_dir})")
+    work = remeasure if args.reuse else run
+    return in_own_stack("query", lambda stack: work(stack, args), keep=args.keep, reuse=args.reuse)
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> int:

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -34,7 +31,8 @@ from query import tokens
 from services import clients
 from services.netcheck import wait_for_port
 from tests.bench import dataset
-from tests.stack import Stack, free_port, running_stack
+from tests.bench.harness import in_own_stack
+from tests.stack import Stack, free_port
 
 COMPANY = "company-1"
 
@@ -45,13 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=100, help="page requests per kind")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args(argv)
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-reports-"))
-    try:
-        with running_stack(data_dir) as stack:
-            return asyncio.run(run(stack, args))
-    finally:
-        if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+    return in_own_stack("reports", lambda stack: run(stack, args), keep=args.keep)
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> int:

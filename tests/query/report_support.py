@@ -9,6 +9,7 @@ import ipaddress
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,26 @@ async def service(stack: Stack, name: str) -> AsyncIterator[tuple[ClientSession,
     """A real `trilha query` process; yields an HTTP session and its base URL."""
     async with support.query_service(stack, name) as running:
         yield running.session, running.base
+
+
+@dataclass
+class Data:
+    """What a report test module works with: the service, a company's token and its records."""
+
+    session: ClientSession
+    base: str
+    headers: dict[str, str]
+    records: list[Record]
+    other_headers: dict[str, str] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def serving(stack: Stack, name: str, company_id: str, records: list[Record],
+                  other_company: str | None = None) -> AsyncIterator[Data]:
+    """A `trilha query` process and tokens for `company_id` (and `other_company`, to prove isolation)."""
+    async with service(stack, name) as (session, base):
+        other = await token(stack, other_company) if other_company else {}
+        yield Data(session, base, await token(stack, company_id), records, other)
 
 
 def when(record: Record) -> datetime:

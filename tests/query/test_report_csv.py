@@ -7,12 +7,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from services.records import RecordFactory
@@ -35,16 +33,9 @@ TRICKY = {
 NAME = "query-report-csv"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
 
 
-@dataclass
-class Data:
-    session: ClientSession
-    base: str
-    headers: dict[str, str]
-    records: list[rs.Record]
-
 
 @pytest.fixture(scope="module")
-async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
+async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[rs.Data]:
     mine = rs.company("rep-csv")
     records = RecordFactory(seed=61, companies=1).records(150, start=START, step=timedelta(seconds=41),
                                                           company=mine)
@@ -53,11 +44,11 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
     records[12].update(ip="189.4.5.6", duration_ms=0.25)
     await rs.insert(ch, records)
     await rs.insert(ch, records[:30])  # duplicates not merged yet must not become extra lines
-    async with rs.service(stack, NAME) as (session, base):
-        yield Data(session, base, await rs.token(stack, mine), records)
+    async with rs.serving(stack, NAME, mine, records) as served:
+        yield served
 
 
-async def _csv(data: Data, **params: str) -> tuple[bytes, list[list[str]], dict[str, str]]:
+async def _csv(data: rs.Data, **params: str) -> tuple[bytes, list[list[str]], dict[str, str]]:
     async with data.session.get(f"{data.base}/reports/api-logs.csv", params=params, headers=data.headers) as answer:
         assert answer.status == 200, await answer.text()
         raw = await answer.read()
@@ -67,7 +58,7 @@ async def _csv(data: Data, **params: str) -> tuple[bytes, list[list[str]], dict[
     return raw, list(csv.reader(io.StringIO(text, newline=""), delimiter=sep)), headers
 
 
-async def test_every_matching_row_with_portuguese_defaults(data: Data) -> None:
+async def test_every_matching_row_with_portuguese_defaults(data: rs.Data) -> None:
     raw, rows, headers = await _csv(data)
     assert raw.startswith("\ufeff".encode()), "a UTF-8 BOM by default, so a pt-BR spreadsheet shows accents"
     assert headers["Content-Type"].startswith("text/csv") and "attachment" in headers["Content-Disposition"]
@@ -76,7 +67,7 @@ async def test_every_matching_row_with_portuguese_defaults(data: Data) -> None:
     assert all(len(r) == 15 for r in rows)
 
 
-async def test_values_with_separators_quotes_newlines_and_accents_survive(data: Data) -> None:
+async def test_values_with_separators_quotes_newlines_and_accents_survive(data: rs.Data) -> None:
     _, rows, _ = await _csv(data)
     by_id = {r[0]: r for r in rows[1:]}
     tricky = by_id[data.records[10]["query_id"]]
@@ -88,7 +79,7 @@ async def test_values_with_separators_quotes_newlines_and_accents_survive(data: 
     assert {r[0]: r for r in comma_rows[1:]}[data.records[10]["query_id"]] == tricky
 
 
-async def test_dates_ips_booleans_and_durations_as_a_person_reads_them(data: Data) -> None:
+async def test_dates_ips_booleans_and_durations_as_a_person_reads_them(data: rs.Data) -> None:
     _, rows, _ = await _csv(data)
     by_id = {r[0]: r for r in rows[1:]}
     for record in data.records:
@@ -110,7 +101,7 @@ async def test_dates_ips_booleans_and_durations_as_a_person_reads_them(data: Dat
     assert float(utc_row[13]) == pytest.approx(first["duration_ms"], abs=0.001), "English uses a decimal point"
 
 
-async def test_filters_apply_to_the_export(data: Data) -> None:
+async def test_filters_apply_to_the_export(data: rs.Data) -> None:
     _, rows, _ = await _csv(data, status="2xx", **{"from": "27/02/2026 21:00", "until": "27/02/2026 21:20"})
     sp = ZoneInfo("America/Sao_Paulo")
     low, high = datetime(2026, 2, 27, 21, 0, tzinfo=sp), datetime(2026, 2, 27, 21, 21, tzinfo=sp)
@@ -118,7 +109,7 @@ async def test_filters_apply_to_the_export(data: Data) -> None:
     assert want and [r[0] for r in rows[1:]] == rs.newest_first(want)
 
 
-async def test_bad_export_options_are_400s(data: Data) -> None:
+async def test_bad_export_options_are_400s(data: rs.Data) -> None:
     for params, parameter in (({"sep": "x"}, "sep"), ({"bom": "maybe"}, "bom"), ({"cursor": "abc"}, "cursor")):
         async with data.session.get(f"{data.base}/reports/api-logs.csv", params=params,
                                     headers=data.headers) as answer:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES
@@ -31,17 +29,9 @@ IPS = ("10.1.0.0", "10.1.2.3", "10.1.255.255", "10.2.0.0", "9.255.255.255", "192
 NAME = "query-report-filters"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
 
 
-@dataclass
-class Data:
-    session: ClientSession
-    base: str
-    headers: dict[str, str]
-    other_headers: dict[str, str]
-    records: list[rs.Record]
-
 
 @pytest.fixture(scope="module")
-async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
+async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[rs.Data]:
     mine, other = rs.company("rep-filters"), rs.company("rep-filters-other")
     factory = RecordFactory(seed=51, companies=1)
     rng = random.Random(51)
@@ -55,15 +45,15 @@ async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
                                                           client_id=records[0]["client_id"], ip="10.1.2.3")
     await rs.insert(ch, records + foreign)
     await rs.insert(ch, records[:25])  # a different block: stored again until merges collapse it
-    async with rs.service(stack, NAME) as (session, base):
-        yield Data(session, base, await rs.token(stack, mine), await rs.token(stack, other), records)
+    async with rs.serving(stack, NAME, mine, records, other_company=other) as served:
+        yield served
 
 
-def _first(data: Data, key: str, predicate: Callable[[rs.Record], bool] = lambda r: True) -> str:
+def _first(data: rs.Data, key: str, predicate: Callable[[rs.Record], bool] = lambda r: True) -> str:
     return next(r[key] for r in data.records if r.get(key) and predicate(r))
 
 
-CASES: list[tuple[str, Callable[[Data], dict[str, str]], Callable[[Data], Callable[[rs.Record], bool]]]] = [
+CASES: list[tuple[str, Callable[[rs.Data], dict[str, str]], Callable[[rs.Data], Callable[[rs.Record], bool]]]] = [
     ("client_id", lambda d: {"client_id": _first(d, "client_id")},
      lambda d: lambda r: r["client_id"] == _first(d, "client_id")),
     ("client by name without accents", lambda d: {"client": "joao conc"},
@@ -104,8 +94,8 @@ CASES: list[tuple[str, Callable[[Data], dict[str, str]], Callable[[Data], Callab
 
 
 @pytest.mark.parametrize("params, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_filter_returns_exactly_the_matching_records(data: Data, params: Callable[[Data], dict[str, str]],
-                                                           expected: Callable[[Data], Callable]) -> None:
+async def test_filter_returns_exactly_the_matching_records(data: rs.Data, params: Callable[[rs.Data], dict[str, str]],
+                                                           expected: Callable[[rs.Data], Callable]) -> None:
     query = {**params(data), "page_size": "40"}
     want = rs.newest_first([r for r in data.records if expected(data)(r)])
     assert want, "the case must match some records to mean anything"
@@ -114,7 +104,7 @@ async def test_filter_returns_exactly_the_matching_records(data: Data, params: C
     assert pages == max(1, -(-len(want) // 40))
 
 
-async def test_default_page_is_30_rows_of_contract_fields_newest_first(data: Data) -> None:
+async def test_default_page_is_30_rows_of_contract_fields_newest_first(data: rs.Data) -> None:
     async with data.session.get(f"{data.base}/reports/api-logs", headers=data.headers) as answer:
         assert answer.status == 200
         body = await answer.json()
@@ -135,14 +125,14 @@ async def test_default_page_is_30_rows_of_contract_fields_newest_first(data: Dat
     assert next(r for r in rows if r["query_id"] == without_ip["query_id"])["ip"] is None
 
 
-async def test_another_company_sees_none_of_these_records(data: Data) -> None:
+async def test_another_company_sees_none_of_these_records(data: rs.Data) -> None:
     rows, _ = await rs.all_pages(data.session, data.base, data.other_headers,
                                  {"client_id": data.records[0]["client_id"], "page_size": "1000"})
     assert len(rows) == 60
     assert not {r["query_id"] for r in rows} & {r["query_id"] for r in data.records}
 
 
-async def test_a_cursor_only_continues_its_own_search(data: Data) -> None:
+async def test_a_cursor_only_continues_its_own_search(data: rs.Data) -> None:
     url = f"{data.base}/reports/api-logs"
     async with data.session.get(url, params={"status": "2xx"}, headers=data.headers) as answer:
         cursor = (await answer.json())["next_cursor"]
@@ -165,7 +155,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("params, parameter", BAD, ids=[f"{list(p)[-1]}={list(p.values())[-1]}" for p, _ in BAD])
-async def test_bad_input_is_a_400_naming_the_parameter(data: Data, params: dict[str, str], parameter: str) -> None:
+async def test_bad_input_is_a_400_naming_the_parameter(data: rs.Data, params: dict[str, str], parameter: str) -> None:
     for path in ("/reports/api-logs", "/reports/api-logs.csv", "/reports/api-logs/print",
                  "/reports/api-logs/stats"):
         if parameter == "page_size" and path != "/reports/api-logs":
@@ -177,13 +167,13 @@ async def test_bad_input_is_a_400_naming_the_parameter(data: Data, params: dict[
             assert parameter.lower() in error["message"].lower()
 
 
-async def test_a_request_without_a_valid_token_is_refused(data: Data) -> None:
+async def test_a_request_without_a_valid_token_is_refused(data: rs.Data) -> None:
     for headers in ({}, {"Authorization": "Bearer trl_0000000000000000_" + "a" * 43}):
         async with data.session.get(f"{data.base}/reports/api-logs", headers=headers) as answer:
             assert answer.status == 401
 
 
-async def test_the_openapi_document_describes_the_report_and_its_parameters(data: Data) -> None:
+async def test_the_openapi_document_describes_the_report_and_its_parameters(data: rs.Data) -> None:
     async with data.session.get(f"{data.base}/openapi.yaml") as answer:
         assert answer.status == 200
         document = await answer.text()
@@ -194,7 +184,7 @@ async def test_the_openapi_document_describes_the_report_and_its_parameters(data
         assert f"name: {name}," in document or f"name: {name}\n" in document, name
 
 
-async def test_small_pages_through_unmerged_copies_show_each_record_once(data: Data) -> None:
+async def test_small_pages_through_unmerged_copies_show_each_record_once(data: rs.Data) -> None:
     until = rs.when(data.records[40]).isoformat()
     want = rs.newest_first([r for r in data.records if rs.when(r) <= rs.when(data.records[40])])
     for size in ("1", "3", "7"):

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.reports.print_view import PRINT_LIMIT
@@ -24,13 +22,6 @@ HOSTILE = '<script>alert("x")</script> & <b>Ana</b>'
 
 NAME = "query-report-print"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
 
-
-@dataclass
-class Data:
-    session: ClientSession
-    base: str
-    headers: dict[str, str]
-    records: list[rs.Record]
 
 
 class _Table(HTMLParser):
@@ -61,24 +52,24 @@ class _Table(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
+async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[rs.Data]:
     mine = rs.company("rep-print")
     records = RecordFactory(seed=71, companies=1, result_bytes=(10, 20)).records(
         PRINT_LIMIT + 25, start=START, step=timedelta(seconds=30), company=mine)
     records[-1].update(client_name=HOSTILE, resource="pessoas")
     await rs.insert(ch, records)
-    async with rs.service(stack, NAME) as (session, base):
-        yield Data(session, base, await rs.token(stack, mine), records)
+    async with rs.serving(stack, NAME, mine, records) as served:
+        yield served
 
 
-async def _page(data: Data, **params: str) -> tuple[str, dict[str, str]]:
+async def _page(data: rs.Data, **params: str) -> tuple[str, dict[str, str]]:
     async with data.session.get(f"{data.base}/reports/api-logs/print", params=params,
                                 headers=data.headers) as answer:
         assert answer.status == 200, await answer.text()
         return await answer.text(), dict(answer.headers)
 
 
-async def test_print_page_lists_filters_time_and_matching_rows(data: Data) -> None:
+async def test_print_page_lists_filters_time_and_matching_rows(data: rs.Data) -> None:
     before = datetime.now(UTC)
     html, headers = await _page(data, resource="pessoas", error="não", client="ana")
     assert headers["Content-Type"].startswith("text/html")
@@ -103,7 +94,7 @@ async def test_print_page_lists_filters_time_and_matching_rows(data: Data) -> No
     assert "Limite de impressão" not in html
 
 
-async def test_values_are_escaped_never_markup(data: Data) -> None:
+async def test_values_are_escaped_never_markup(data: rs.Data) -> None:
     html, _ = await _page(data, client="script")
     table = _Table()
     table.feed(html)
@@ -112,7 +103,7 @@ async def test_values_are_escaped_never_markup(data: Data) -> None:
     assert table.rows[1][2].startswith(HOSTILE)
 
 
-async def test_the_print_limit_is_stated_when_reached(data: Data) -> None:
+async def test_the_print_limit_is_stated_when_reached(data: rs.Data) -> None:
     html, _ = await _page(data, lang="en")
     table = _Table()
     table.feed(html)

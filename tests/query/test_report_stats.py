@@ -7,12 +7,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from services.records import RecordFactory
@@ -25,26 +23,19 @@ SP = ZoneInfo("America/Sao_Paulo")
 NAME = "query-report-stats"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
 
 
-@dataclass
-class Data:
-    session: ClientSession
-    base: str
-    headers: dict[str, str]
-    records: list[rs.Record]
-
 
 @pytest.fixture(scope="module")
-async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[Data]:
+async def data(stack: Stack, ch: AsyncClient) -> AsyncIterator[rs.Data]:
     mine = rs.company("rep-stats")
     records = RecordFactory(seed=81, companies=1).records(400, start=START, step=timedelta(minutes=9, seconds=7),
                                                           company=mine)
     await rs.insert(ch, records)
     await rs.insert(ch, records[:120])  # stored twice until merged: must not count twice
-    async with rs.service(stack, NAME) as (session, base):
-        yield Data(session, base, await rs.token(stack, mine), records)
+    async with rs.serving(stack, NAME, mine, records) as served:
+        yield served
 
 
-async def _stats(data: Data, **params: str) -> dict:
+async def _stats(data: rs.Data, **params: str) -> dict:
     async with data.session.get(f"{data.base}/reports/api-logs/stats", params=params,
                                 headers=data.headers) as answer:
         assert answer.status == 200, await answer.text()
@@ -59,7 +50,7 @@ def _near_rank(values: list[float], q: float, got: float) -> bool:
     return math.floor(low) - 1 <= got <= high + 1
 
 
-async def test_counts_match_the_records_once_each(data: Data) -> None:
+async def test_counts_match_the_records_once_each(data: rs.Data) -> None:
     stats = await _stats(data)
     records = data.records
     assert stats["total"] == len(records)
@@ -76,7 +67,7 @@ async def test_counts_match_the_records_once_each(data: Data) -> None:
     assert _near_rank(durations, 0.95, stats["duration_ms"]["p95"])
 
 
-async def test_hourly_buckets_for_a_short_filtered_range(data: Data) -> None:
+async def test_hourly_buckets_for_a_short_filtered_range(data: rs.Data) -> None:
     stats = await _stats(data, status="2xx", **{"from": "01/04/2026 00:00", "until": "01/04/2026 11:59"})
     low, high = datetime(2026, 4, 1, 0, 0, tzinfo=SP), datetime(2026, 4, 1, 12, 0, tzinfo=SP)
     want = [r for r in data.records if 200 <= r["status"] < 300 and low <= rs.when(r) < high]
@@ -86,13 +77,13 @@ async def test_hourly_buckets_for_a_short_filtered_range(data: Data) -> None:
     assert {s["start"]: s["count"] for s in stats["buckets"]["series"]} == dict(hours)
 
 
-async def test_an_empty_result_has_zero_counts_and_no_durations(data: Data) -> None:
+async def test_an_empty_result_has_zero_counts_and_no_durations(data: rs.Data) -> None:
     stats = await _stats(data, client_id="nobody")
     assert (stats["total"], stats["errors"], stats["by_resource"]) == (0, 0, [])
     assert stats["duration_ms"] == {"p50": None, "p95": None}
 
 
-async def test_bucket_parameter_is_checked(data: Data) -> None:
+async def test_bucket_parameter_is_checked(data: rs.Data) -> None:
     async with data.session.get(f"{data.base}/reports/api-logs/stats", params={"bucket": "week"},
                                 headers=data.headers) as answer:
         assert answer.status == 400 and (await answer.json())["error"]["parameter"] == "bucket"
