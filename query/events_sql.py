@@ -35,7 +35,7 @@ def record_columns() -> str:
         if name == "timestamp":
             exprs.append("toUnixTimestamp64Milli(timestamp) AS timestamp_ms")
         elif name == "ip":
-            exprs.append("IPv6NumToString(ip) AS ip_text")
+            exprs.append("trilha_ip_text(ip) AS ip_text")
         else:
             exprs.append(name)
     return ", ".join(exprs)

@@ -207,7 +207,7 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
             moment = _EPOCH + timedelta(milliseconds=row["timestamp_ms"])
             record[name] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         elif name == "ip":
-            record[name] = _ip(row["ip_text"])
+            record[name] = row["ip_text"] or None
         elif name in ("request", "result"):
             record[name] = _json(row[name])
         else:
@@ -215,10 +215,6 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _ip(text: str) -> str | None:
-    if text in ("", "::"):
-        return None
-    return text.removeprefix("::ffff:") if text.startswith("::ffff:") and "." in text else text
 
 
 def _json(text: str) -> Any:

@@ -25,9 +25,8 @@ DT = "DateTime64(3, 'UTC')"
 ORDER = "ORDER BY timestamp DESC, query_id DESC"
 NEWEST_FIRST = f"{ORDER} LIMIT 1 BY timestamp, query_id"
 KEY_COLUMNS = "timestamp AS key_ts, query_id AS key_id"
-# An IPv4 caller is stored as ::ffff:a.b.c.d; people know it as a.b.c.d. No address at all is '::'.
-IP_TEXT = ("if(ip = toIPv6('::'), '', replaceRegexpOne(IPv6NumToString(ip), "
-           "'^::ffff:(\\\\d+\\\\.\\\\d+\\\\.\\\\d+\\\\.\\\\d+)$', '\\\\1'))")
+# The address as people write it (a.b.c.d for IPv4 callers), defined once in migration 0006.
+IP_TEXT = "trilha_ip_text(ip)"
 CLIENT_TEXT = ("if(client_name != '' AND client_username != '', concat(client_name, ' (', client_username, ')'), "
                "concat(client_name, client_username))")
 # JSON rows: contract names and types; the timestamp goes out as ISO 8601.
