@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import os
 import secrets
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 from services.clients import ensure_topics
 from services.migrate_command import prepare
 from services.netcheck import ensure_port_free, parse_hostport, url_hostport, wait_for_port
+from services.procs import die_with_parent
 from services.settings import ConfigError, Settings
 
 _STOP_GRACE_S = 20.0
@@ -51,24 +51,18 @@ class Child:
     started: float = field(default=0.0)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: if the supervisor dies, the kernel sends us SIGTERM."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only; it stops children in order
-
-
 class Supervisor:
     def __init__(self, settings: Settings, run_dir: Path, log_dir: Path) -> None:
         self.settings, self.run_dir, self.log_dir = settings, run_dir, log_dir
         self.children: list[Child] = []
         self.stopping = False
+        self.topics_missing = False
 
     def spawn(self, child: Child) -> None:
         env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.proc = subprocess.Popen(child.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      preexec_fn=_die_with_parent)
+                                      preexec_fn=die_with_parent)
         log.close()
         child.started = time.monotonic()
         (self.run_dir / f"{child.name}.pid").write_text(f"{child.proc.pid}\n")
@@ -96,15 +90,23 @@ class Supervisor:
             elif now >= child.next_start:
                 child.next_start = 0.0
                 self.spawn(child)
-                if child.name == "broker":
-                    self.restore_topics()
+                self.topics_missing |= child.name == "broker"
+        if self.topics_missing and not self.stopping:
+            self.restore_topics()
 
     def restore_topics(self) -> None:
         """The embedded broker keeps everything in memory: a restarted one must get its topics back
-        before producers send, or it acknowledges records for a topic it no longer has and drops them."""
+        before producers send, or it acknowledges records for a topic it no longer has and drops them.
+        Tried on every tick until it works; a failure here must never take the supervisor down."""
         s = self.settings
-        if wait_for_port(*parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30):
-            asyncio.run(ensure_topics(s, s.kafka_topic, s.kafka_dlq_topic))
+        if not wait_for_port(*parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 0.2):
+            return
+        try:
+            asyncio.run(asyncio.wait_for(ensure_topics(s, s.kafka_topic, s.kafka_dlq_topic), timeout=10))
+        except Exception as exc:  # noqa: BLE001 - the broker may still be starting; next tick retries
+            print(f"trilha: topics not restored yet ({type(exc).__name__}); retrying", flush=True)
+            return
+        self.topics_missing = False
 
     def stop_all(self) -> None:
         """SIGTERM in reverse start order, waiting for each; SIGKILL what outlives the grace."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from services.netcheck import ensure_port_free, parse_hostport
+from services.procs import die_with_parent
 
 
 def command(bootstrap: str) -> list[str]:
@@ -28,7 +29,7 @@ def run(bootstrap: str) -> int:
     """Run the broker in the foreground until SIGTERM/SIGINT; its exit code is ours."""
     host, port = parse_hostport(bootstrap.split(",")[0], 9092)
     ensure_port_free(host, port, "the embedded Kafka broker (TRILHA_KAFKA_BOOTSTRAP_SERVERS)")
-    child = subprocess.Popen(command(bootstrap), stdout=sys.stderr, stderr=sys.stderr)
+    child = subprocess.Popen(command(bootstrap), stdout=sys.stderr, stderr=sys.stderr, preexec_fn=die_with_parent)
 
     def stop(signum: int, _: object) -> None:
         child.send_signal(signal.SIGTERM)

@@ -148,3 +148,26 @@ def test_unreachable_engines_are_one_clear_line() -> None:
 def test_a_malformed_setting_is_one_clear_line() -> None:
     line = _one_clear_line(_run_trilha("migrate", env=_env(TRILHA_QUERY_PORT="eighty")))
     assert "TRILHA_QUERY_PORT" in line and "eighty" in line
+
+
+def test_a_sigkilled_broker_command_takes_its_tansu_process_with_it() -> None:
+    port = free_port()
+    env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+    wrapper = subprocess.Popen([sys.executable, "-m", "services.cli", "broker"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _children(wrapper.pid), timeout=30, what="trilha broker to start tansu")
+        (tansu,) = _children(wrapper.pid)
+        wrapper.kill()
+        wrapper.wait()
+        wait_until(lambda: not _alive(tansu), timeout=10, what="tansu to stop with its parent")
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
