@@ -35,6 +35,7 @@ from aiohttp import ClientSession, ClientTimeout
 from query import tokens
 from services import clients
 from services.netcheck import wait_for_port
+from services.settings import Settings
 from tests.bench import dataset
 from tests.bench.harness import in_own_stack
 from tests.stack import Stack, free_port
@@ -63,17 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     return in_own_stack("query", lambda stack: work(stack, args), keep=args.keep, reuse=args.reuse)
 
 
-async def run(stack: Stack, args: argparse.Namespace) -> int:
-    print(f"loading {args.small:,} records ...", flush=True)
-    first = await dataset.load(stack.settings, args.small, step=STEP)
-    print(f"  {first.seconds:.0f}s ({args.small / first.seconds:,.0f} records/s)", flush=True)
+async def _start_query(stack: Stack) -> tuple[Settings, dict[str, str]]:
+    """A `trilha query` process for the measurements, its tokens, and the processes whose CPU counts."""
     settings = replace(stack.settings, query_port=free_port())
     query_proc = stack.spawn("query-bench", "query", settings=settings)
     if not wait_for_port("127.0.0.1", settings.query_port, 60):
         raise SystemExit(f"trilha query did not start:\n{stack.log('query-bench')}")
-    headers = await _tokens(settings)
     SERVERS[:] = [psutil.Process(query_proc.pid)] + [psutil.Process(p.pid) for n, p in stack.procs.items()
                                                      if n == "clickhouse"]
+    return settings, await _tokens(settings)
+
+
+async def run(stack: Stack, args: argparse.Namespace) -> int:
+    print(f"loading {args.small:,} records ...", flush=True)
+    first = await dataset.load(stack.settings, args.small, step=STEP)
+    print(f"  {first.seconds:.0f}s ({args.small / first.seconds:,.0f} records/s)", flush=True)
+    settings, headers = await _start_query(stack)
     try:
         async with ClientSession(base_url=f"http://127.0.0.1:{settings.query_port}",
                                  timeout=ClientTimeout(total=600)) as http:
@@ -91,13 +97,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
 
 async def remeasure(stack: Stack, args: argparse.Namespace) -> int:
     """Measure a kept data set again (e.g. when the shared machine is quieter)."""
-    settings = replace(stack.settings, query_port=free_port())
-    query_proc = stack.spawn("query-bench", "query", settings=settings)
-    if not wait_for_port("127.0.0.1", settings.query_port, 60):
-        raise SystemExit(f"trilha query did not start:\n{stack.log('query-bench')}")
-    headers = await _tokens(settings)
-    SERVERS[:] = [psutil.Process(query_proc.pid)] + [psutil.Process(p.pid) for n, p in stack.procs.items()
-                                                     if n == "clickhouse"]
+    settings, headers = await _start_query(stack)
     ch = await clients.clickhouse(settings)
     try:
         rows = (await ch.query("SELECT count() FROM calls")).result_rows[0][0]

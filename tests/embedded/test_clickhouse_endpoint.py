@@ -10,7 +10,6 @@ import ipaddress
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,10 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from tests.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
