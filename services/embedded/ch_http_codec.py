@@ -10,7 +10,8 @@ for gzip/deflate only, and fail on lz4/zstd.)
 from __future__ import annotations
 
 import zlib
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import lz4.frame
 import zstandard
@@ -39,27 +40,32 @@ class _Identity:
         return b""
 
 
-class _Lz4Frames:
-    """Concatenated LZ4 frames: a new frame decompressor starts where the previous frame ended."""
+class _Concatenated:
+    """Concatenated LZ4 frames or gzip members: a fresh decoder starts where the previous one ended.
 
-    def __init__(self) -> None:
-        self._frame = lz4.frame.LZ4FrameDecompressor()
+    Both libraries' decoders expose `decompress`, `eof` and `unused_data`, so one loop serves both;
+    a body that stops inside a frame is truncated, whichever codec it used.
+    """
+
+    def __init__(self, new: Callable[[], Any], what: str) -> None:
+        self._new, self._what = new, what
+        self._obj = new()
         self._mid_frame = False
 
     def feed(self, data: bytes) -> bytes:
         out = []
         while data:
-            out.append(self._frame.decompress(data))
-            self._mid_frame = not self._frame.eof
-            if not self._frame.eof:
+            out.append(self._obj.decompress(data))
+            self._mid_frame = not self._obj.eof
+            if not self._obj.eof:
                 break
-            data = self._frame.unused_data
-            self._frame = lz4.frame.LZ4FrameDecompressor()
+            data = self._obj.unused_data
+            self._obj = self._new()
         return b"".join(out)
 
     def finish(self) -> bytes:
         if self._mid_frame:
-            raise ChError.make(CANNOT_DECOMPRESS, "LZ4 stream in the request body is truncated")
+            raise ChError.make(CANNOT_DECOMPRESS, f"{self._what} stream in the request body is truncated")
         return b""
 
 
@@ -74,29 +80,13 @@ class _Zstd:
         return self._obj.flush()
 
 
-class _Zlib:
+def _LZ4() -> _Concatenated:  # noqa: N802 - a factory named like the classes beside it
+    return _Concatenated(lz4.frame.LZ4FrameDecompressor, "LZ4")
+
+
+def _GZIP() -> _Concatenated:  # noqa: N802
     """gzip (possibly several members) or zlib-wrapped deflate, told apart by their headers."""
-
-    def __init__(self) -> None:
-        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        self._mid_stream = False
-
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            out.append(self._obj.decompress(data))
-            self._mid_stream = not self._obj.eof
-            if not self._obj.eof:
-                break
-            data = self._obj.unused_data
-            self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        tail = self._obj.flush()
-        if self._mid_stream and not self._obj.eof:
-            raise ChError.make(CANNOT_DECOMPRESS, "compressed request body is truncated")
-        return tail
+    return _Concatenated(lambda: zlib.decompressobj(zlib.MAX_WBITS | 32), "gzip/deflate")
 
 
 class _Brotli:
@@ -144,7 +134,7 @@ def decoder(content_encoding: str | None) -> Decoder:
     name = (content_encoding or "").strip().lower()
     if name in ("", "identity", "none"):
         return _Identity()
-    factories = {"lz4": _Lz4Frames, "zstd": _Zstd, "gzip": _Zlib, "x-gzip": _Zlib, "deflate": _Zlib}
+    factories = {"lz4": _LZ4, "zstd": _Zstd, "gzip": _GZIP, "x-gzip": _GZIP, "deflate": _GZIP}
     if brotli is not None:
         factories["br"] = _Brotli
     if name not in factories:
