@@ -1,165 +1,160 @@
-"""A fast validator for call records, compiled from the JSON Schema in `schemas/`.
+"""The call-record contract as msgspec types, built from the JSON Schema in `schemas/`.
 
-Ingest validates every record, so a generic JSON Schema library (about 19 µs a record) would
-cap the whole pipeline. This compiles the subset of keywords the contract uses into one
-generated Python function (a few µs a record). A keyword outside that subset is a
-compile-time error, so the schema and the validator cannot drift apart silently; the tests
-also check it against a reference implementation.
+Ingest validates every record, so validation is the largest per-record cost of the hot path.
+A generic JSON Schema library took ~19 µs a record; `orjson.loads` plus a generated Python
+validator ~12 µs. msgspec parses and checks in one pass of C (~5 µs): types, lengths, ranges,
+patterns and entry counts become `Annotated[..., Meta(...)]` field types, and untyped properties
+(`request`, `result`) are kept as `msgspec.Raw`, located but never built into Python objects.
+A `date-time` is parsed by msgspec's RFC 3339 parser (C); the one format msgspec has no type
+for, an IP address, is checked after, against a memo of addresses already seen.
+
+The types are derived from the schema file, so the two cannot drift apart; a keyword outside the
+supported subset is a compile-time error, and the tests check the result against a reference
+JSON Schema implementation.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from schemas import call_record_schema
 
 Validator = Callable[[Any], str | None]
+FormatCheck = Callable[[msgspec.Struct], str | None]
 
 _SUPPORTED = {
     "type", "minLength", "maxLength", "pattern", "minimum", "maximum", "const", "format",
     "anyOf", "description", "maxProperties", "propertyNames", "additionalProperties",
 }
-_IP_CACHE: dict[str, bool] = {}
+_SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_IP_CACHE: dict[str, int] = {}
 
 
-def _valid_ip(value: str, version: int) -> bool:
+def _ip_version(value: str) -> int:
     """Addresses repeat a lot in API traffic, so parsed answers are memoised (bounded)."""
-    key = f"{version}{value}"
-    known = _IP_CACHE.get(key)
+    known = _IP_CACHE.get(value)
     if known is None:
         try:
-            known = ipaddress.ip_address(value).version == version
+            known = ipaddress.ip_address(value).version
         except ValueError:
-            known = False
+            known = 0
         if len(_IP_CACHE) > 100_000:
             _IP_CACHE.clear()
-        _IP_CACHE[key] = known
+        _IP_CACHE[value] = known
     return known
 
 
-def _valid_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        return False
-    return True
-
-
-_FORMATS: dict[str, Callable[[str], bool]] = {
-    "date-time": _valid_datetime,
-    "ipv4": lambda v: _valid_ip(v, 4),
-    "ipv6": lambda v: _valid_ip(v, 6),
+# Formats checked after decoding, as a set of the formats a property accepts (JSON Schema `anyOf`).
+_FORMATS: dict[frozenset[str], Callable[[str], bool]] = {
+    frozenset({"ipv4"}): lambda v: _ip_version(v) == 4,
+    frozenset({"ipv6"}): lambda v: _ip_version(v) == 6,
+    frozenset({"ipv4", "ipv6"}): lambda v: _ip_version(v) != 0,
 }
+# A date-time is a type of its own: msgspec's parser requires an offset and a real calendar date,
+# which the pattern and the format say together (it also takes "+0000" and over 9 fraction digits,
+# read the same way by ClickHouse), and takes ~0.1 µs where the pattern took ~1 µs.
+_DATE_TIME = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class _Codegen:
-    """Turns each property's schema into `if <failure>: return <reason>` lines.
+def _meta(spec: dict[str, Any]) -> msgspec.Meta | None:
+    """The JSON Schema bounds of one value as msgspec constraints (pattern: `re.search`, as in JSON Schema)."""
+    names = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pattern", "minimum": "ge",
+             "maximum": "le", "maxProperties": "max_length"}
+    found = {names[k]: v for k, v in spec.items() if k in names}
+    return msgspec.Meta(**found) if found else None
 
-    Generated straight-line code runs the ~20 checks of a record in one Python frame instead of
-    dozens of closure calls; values the code needs (compiled patterns, format tests) are bound by
-    name in the function's namespace.
+
+def _value_type(label: str, spec: dict[str, Any], untyped: Any) -> Any:
+    unknown = set(spec) - _SUPPORTED
+    if unknown:
+        raise ValueError(f"contract keyword(s) {sorted(unknown)} on {label!r} are not supported")
+    kind = spec.get("type")
+    if spec.get("format") == "date-time":
+        return _DATE_TIME
+    if "const" in spec:
+        base: Any = Literal[spec["const"]]
+    elif kind == "object":
+        key = _value_type(f"{label} key", {"type": "string", **spec.get("propertyNames", {})}, untyped)
+        value = spec.get("additionalProperties", True)
+        base = dict[key, _value_type(f"{label} value", value, untyped) if isinstance(value, dict) else untyped]
+    elif kind is None:
+        return untyped
+    else:
+        base = _SCALARS[kind]
+    meta = _meta(spec)
+    return Annotated[base, meta] if meta is not None else base
+
+
+def compile_struct(schema: dict[str, Any], untyped: Any = msgspec.Raw, name: str = "CallRecord"
+                   ) -> type[msgspec.Struct]:
+    """A Struct type whose decoding enforces the schema (formats aside: see `compile_format_check`).
+
+    Required properties have no default, so absent or null fails; optional ones accept null (null
+    stands for "not given"). Unknown properties are ignored, as the contract allows.
     """
+    required = set(schema.get("required", ()))
+    fields: list[Any] = []
+    for prop, spec in schema["properties"].items():
+        kind = _value_type(prop, spec, untyped)
+        if prop in required:
+            fields.append((prop, kind))
+        elif kind is untyped:
+            fields.append((prop, kind, msgspec.Raw(b"") if untyped is msgspec.Raw else None))
+        else:
+            fields.append((prop, kind | None, None))
+    return msgspec.defstruct(name, fields, kw_only=True)
 
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {"_is_num": lambda v: type(v) in (int, float)}
-        self.lines: list[str] = []
 
-    def bind(self, value: Any) -> str:
-        name = f"_k{len(self.names)}"
-        self.names[name] = value
-        return name
-
-    def fail(self, indent: str, condition: str, reason: str) -> None:
-        self.lines.append(f"{indent}if {condition}: return {reason!r}")
-
-    def value(self, indent: str, var: str, label: str, spec: dict[str, Any]) -> None:
-        unknown = set(spec) - _SUPPORTED
-        if unknown:
-            raise ValueError(f"contract keyword(s) {sorted(unknown)} on {label!r} are not supported")
-        kind = spec.get("type")
-        if kind is not None:
-            self.fail(indent, _TYPE_TESTS[kind].format(v=var), f"{label} must be of type {kind}")
-        if "const" in spec:
-            self.fail(indent, f"{var} != {self.bind(spec['const'])}", f"{label} must be {spec['const']!r}")
-        self._bounds(indent, var, label, spec)
-        self._formats(indent, var, label, spec)
-        if kind == "object":
-            self._entries(indent, var, label, spec)
-
-    def _bounds(self, indent: str, var: str, label: str, spec: dict[str, Any]) -> None:
-        if "minLength" in spec:
-            self.fail(indent, f"len({var}) < {spec['minLength']}",
-                      f"{label} must have at least {spec['minLength']} character(s)")
-        if "maxLength" in spec:
-            self.fail(indent, f"len({var}) > {spec['maxLength']}",
-                      f"{label} must have at most {spec['maxLength']} characters")
-        if "pattern" in spec:
-            rx = self.bind(re.compile(spec["pattern"]).search)
-            self.fail(indent, f"{rx}({var}) is None", f"{label} does not match {spec['pattern']}")
-        if "minimum" in spec:
-            self.fail(indent, f"{var} < {spec['minimum']}", f"{label} must be >= {spec['minimum']}")
-        if "maximum" in spec:
-            self.fail(indent, f"{var} > {spec['maximum']}", f"{label} must be <= {spec['maximum']}")
-        if "maxProperties" in spec:
-            self.fail(indent, f"len({var}) > {spec['maxProperties']}",
-                      f"{label} must have at most {spec['maxProperties']} entries")
-
-    def _formats(self, indent: str, var: str, label: str, spec: dict[str, Any]) -> None:
+def compile_format_check(schema: dict[str, Any]) -> FormatCheck:
+    """`check(struct) -> None | reason` for the `format` keywords msgspec has no constraint for."""
+    checks: list[tuple[str, Callable[[str], bool], str]] = []
+    for prop, spec in schema["properties"].items():
         formats = [spec["format"]] if "format" in spec else []
-        formats += [alt["format"] for alt in spec.get("anyOf", [])]
-        if formats:
-            tests = " or ".join(f"{self.bind(_FORMATS[f])}({var})" for f in formats)
-            self.fail(indent, f"not ({tests})", f"{label} is not a valid {' or '.join(formats)}")
+        formats += [alt["format"] for alt in spec.get("anyOf", ())]
+        if formats and formats != ["date-time"]:
+            try:
+                test = _FORMATS[frozenset(formats)]
+            except KeyError:
+                raise ValueError(f"format(s) {formats} on {prop!r} are not supported") from None
+            checks.append((prop, test, f"{prop} is not a valid {' or '.join(formats)}"))
 
-    def _entries(self, indent: str, var: str, label: str, spec: dict[str, Any]) -> None:
-        names = spec.get("propertyNames")
-        values = spec.get("additionalProperties")
-        if names is None and not isinstance(values, dict):
-            return
-        key, val = f"{var}_k", f"{var}_v"
-        self.lines.append(f"{indent}for {key}, {val} in {var}.items():")
-        if names is not None:
-            self.value(indent + "    ", key, f"{label} key", {"type": "string", **names})
-        if isinstance(values, dict):
-            self.value(indent + "    ", val, f"{label} value", values)
+    def check(record: msgspec.Struct) -> str | None:
+        for prop, test, reason in checks:
+            value = getattr(record, prop)
+            if value is not None and not test(value):
+                return reason
+        return None
 
-
-_TYPE_TESTS = {
-    "string": "type({v}) is not str",
-    "integer": "type({v}) is not int",
-    "number": "not _is_num({v})",
-    "boolean": "type({v}) is not bool",
-    "object": "type({v}) is not dict",
-}
+    return check
 
 
-def compile_validator(schema: dict[str, Any]) -> Validator:
-    """Build `validate(record) -> None | reason`; reasons name the field and what to fix.
+def describe(exc: msgspec.ValidationError) -> str:
+    """msgspec's message, which names the field (`$.status`) and what was expected."""
+    text = str(exc)
+    return "record must be a JSON object: " + text if text.startswith("Expected `object`") else text
 
-    A property that is absent or null is not checked (null stands for "not given"); required
-    properties must be present and non-null.
-    """
-    gen = _Codegen()
-    gen.lines += ["def validate(r):", "    if type(r) is not dict: return 'record must be a JSON object'"]
-    for prop in schema.get("required", ()):
-        gen.fail("    ", f"r.get({prop!r}) is None", f"{prop} is required")
-    for i, (prop, spec) in enumerate(schema["properties"].items()):
-        var = f"v{i}"
-        gen.lines.append(f"    {var} = r.get({prop!r})")
-        gen.lines.append(f"    if {var} is not None:")
-        before = len(gen.lines)
-        gen.value("        ", var, prop, spec)
-        if len(gen.lines) == before:
-            gen.lines.append("        pass")
-    gen.lines.append("    return None")
-    exec("\n".join(gen.lines), gen.names)  # noqa: S102 - code generated from our own schema file
-    return gen.names["validate"]
+
+def call_record_decoder(version: int = 1) -> tuple[Callable[[bytes], msgspec.Struct], FormatCheck]:
+    """For message bytes: `decode` (raises msgspec errors) and the format check to run after it."""
+    schema = call_record_schema(version)
+    return msgspec.json.Decoder(compile_struct(schema)).decode, compile_format_check(schema)
 
 
 def call_record_validator(version: int = 1) -> Validator:
-    """The validator ingest and the emitter use for contract `version`."""
-    return compile_validator(call_record_schema(version))
+    """For records already in Python (the emitter, the gateway): `validate(record) -> None | reason`."""
+    schema = call_record_schema(version)
+    kind, check = compile_struct(schema, untyped=Any, name="CallRecordObject"), compile_format_check(schema)
+    convert, error = msgspec.convert, msgspec.ValidationError
+
+    def validate(record: Any) -> str | None:
+        try:
+            return check(convert(record, kind))
+        except error as exc:
+            return describe(exc)
+
+    return validate
