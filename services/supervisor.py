@@ -45,6 +45,7 @@ class Child:
 
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # on top of the settings every child gets
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -59,7 +60,7 @@ class Supervisor:
         self.topics_missing = False
 
     def spawn(self, child: Child) -> None:
-        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.settings.to_env(), **child.env, "PYTHONUNBUFFERED": "1"}
         log = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.proc = subprocess.Popen(child.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                       preexec_fn=die_with_parent)
@@ -69,8 +70,8 @@ class Supervisor:
         if child not in self.children:
             self.children.append(child)
 
-    def start(self, name: str, *args: str) -> Child:
-        child = Child(name, [sys.executable, "-m", "services.cli", *args])
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
+        child = Child(name, [sys.executable, "-m", "services.cli", *args], env=env or {})
         self.spawn(child)
         return child
 
@@ -203,14 +204,22 @@ def _start_stack(sup: Supervisor, args: argparse.Namespace) -> None:
     _wait_ready(sup, broker, *parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30)
     _wait_ready(sup, clickhouse, *url_hostport(s.clickhouse_url, 8123), 60)
     asyncio.run(prepare(s))
-    for n in range(max(1, args.ingest_workers)):
-        sup.start(f"ingest-{n + 1}" if args.ingest_workers > 1 else "ingest", "ingest")
+    workers = max(1, args.ingest_workers)
+    ports = _metrics_ports(s.metrics_port, workers + 1)
+    for n in range(workers):
+        sup.start(f"ingest-{n + 1}" if workers > 1 else "ingest", "ingest", env=ports[n])
     query = sup.start("query", "query")
     if not args.no_scheduler:
-        sup.start("scheduler", "scheduler")
+        sup.start("scheduler", "scheduler", env=ports[workers])
     _wait_ready(sup, query, s.query_host, s.query_port, 60)
     if args.demo:
         sup.start("demo", "loadgen", "--rate", str(args.demo_rate), "--duration", "0", "--quiet")
+
+
+def _metrics_ports(base: int, count: int) -> list[dict[str, str]]:
+    """Each process that serves /metrics needs a port of its own: the ingest workers take
+    TRILHA_METRICS_PORT, +1, ... in order, and the scheduler the next one (0 leaves them all off)."""
+    return [{"TRILHA_METRICS_PORT": str(base + n if base else 0)} for n in range(count)]
 
 
 def _announce(s: Settings, args: argparse.Namespace) -> None:
@@ -218,5 +227,9 @@ def _announce(s: Settings, args: argparse.Namespace) -> None:
     print(f"clickhouse  {s.clickhouse_url} (embedded chDB endpoint, data in {s.data_dir}/clickhouse)")
     print(f"query       http://{s.query_host}:{s.query_port} (console at /, health at /healthz)")
     print(f"logs        {s.data_dir}/log, pid files in {s.data_dir}/run")
+    if s.metrics_port:
+        last = s.metrics_port + max(1, args.ingest_workers) - 1
+        span = f"{s.metrics_port}-{last}" if last > s.metrics_port else str(s.metrics_port)
+        print(f"metrics     ingest on port {span}, scheduler on {last + 1} (/metrics)")
     demo = f", demo traffic at {args.demo_rate} records/s" if args.demo else ""
     print(f"trilha is ready{demo}. Ctrl-C stops everything.", flush=True)

@@ -35,12 +35,28 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def _free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports (the metrics ports `trilha up` hands out)."""
+    while True:
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+
+
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int, dict[str, str]]]:
+    """`trilha up` with demo traffic, two ingest workers and /metrics on (3 ports from TRILHA_METRICS_PORT)."""
     query_port = free_port()
     env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-               TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port))
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data-dir", str(tmp_path), "--demo"],
+               TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port),
+               TRILHA_METRICS_PORT=str(_free_ports_in_a_row(3)))
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data-dir", str(tmp_path), "--demo",
+                             "--ingest-workers", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 120
@@ -90,12 +106,24 @@ def _topics(env: dict[str, str]) -> set[str]:
     return asyncio.run(listing())
 
 
+def _metrics(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
 def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None:  # noqa: ANN001
     proc, data_dir, query_port, proc_env = up
-    components = ["broker", "clickhouse", "ingest", "query", "scheduler", "demo"]
+    components = ["broker", "clickhouse", "ingest-1", "ingest-2", "query", "scheduler", "demo"]
     pids = {name: _pid(data_dir, name) for name in components}
     assert all(_alive(pid) for pid in pids.values())
     assert _healthy(query_port)
+    base = int(proc_env["TRILHA_METRICS_PORT"])  # each worker and the scheduler on a port of its own
+    wait_until(lambda: all("trilha_ingest_records_in_total" in _metrics(base + n) for n in (0, 1))
+               and "trilha_report_runs_total" in _metrics(base + 2), timeout=60,
+               what="both ingest workers and the scheduler to serve /metrics")
 
     os.kill(pids["query"], signal.SIGKILL)
     wait_until(lambda: _pid(data_dir, "query") != pids["query"] and _healthy(query_port), timeout=60,
