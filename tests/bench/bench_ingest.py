@@ -9,9 +9,15 @@ On its own embedded stack: N realistic records (RecordFactory shapes, results of
       (its log line) to the last row visible in ClickHouse (also shown: from the first row
       visible to the last, which leaves out the first batch's fill and insert);
   (c) the ratio a/b (target: >= 0.5);
-and, to show where the ceiling is, ClickHouse alone: the same kind of records inserted straight
-into `calls` (same JSONEachRow settings, 100k-row inserts, one at a time, no Kafka, no Python
-decoding), plus the CPU each process spent per record during (a).
+and, to show where the ceilings are:
+
+* the CPU each process spent per record in the steady part of (a) (from the first row visible to
+  the last), and the drain's own CPU per record;
+* the worker's ratio: the drain's CPU per record over the worker's, i.e. what (a)/(b) would be if
+  ClickHouse ran on cores of its own and the worker had one (pessimistic: measured while sharing);
+* ClickHouse alone: the same kind of records inserted straight into `calls` (same JSONEachRow
+  settings, 100k-row inserts, one at a time, no Kafka, no Python decoding), and its ratio to (b):
+  (a) cannot exceed it on this machine.
 
 Options: --records N, --partitions P, --profile FILE (py-spy flame graph of the worker, if py-spy
 is installed), --keep (leave the stack's data directory).
@@ -25,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -65,16 +71,20 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     print(f"produced with lz4 in {time.perf_counter() - started:.1f}s")
     del values
 
-    drain = await raw_drain(settings, args.records)
+    drain, drain_cpu = await raw_drain(settings, args.records)
     print(f"(b) raw drain (aiokafka, no work):      {drain:>10,.0f} records/s")
     pipeline, steady, cpu = await end_to_end(stack, settings, company, args.records, args.profile)
     print(f"(a) pipeline end to end (trilha ingest): {pipeline:>10,.0f} records/s"
           f"  ({steady:,.0f}/s from the first row visible to the last)")
     print(f"(c) ratio a/b:                           {pipeline / drain:>10.2f}  (target >= 0.5)")
-    print("CPU per record during (a): " + ", ".join(f"{name} {secs / args.records * 1e6:.1f} µs"
-                                                   for name, secs in cpu.items()))
+    print("CPU per record, steady part of (a): " + ", ".join(f"{name} {us:.1f} µs" for name, us in cpu.items())
+          + f"; the drain: {drain_cpu:.1f} µs")
+    if "worker" in cpu:
+        print(f"worker's ratio (drain CPU / worker CPU per record): {drain_cpu / cpu['worker']:.2f}"
+              "  (a/b with ClickHouse on cores of its own)")
     alone = await clickhouse_alone(settings, record_values(args.records, f"{company}-direct", seed=stamp + 1))
-    print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  (the ceiling of (a))")
+    print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  = {alone / drain:.2f} of (b),"
+          " the ceiling of (c) here")
     return 0
 
 
@@ -91,51 +101,64 @@ async def clickhouse_alone(settings: Settings, values: list[bytes], rows: int = 
         await client.close()
 
 
-async def raw_drain(settings: Settings, expected: int) -> float:
+async def raw_drain(settings: Settings, expected: int) -> tuple[float, float]:
+    """Records/s, and CPU µs per record of this process (the drain) and the broker's, if it is ours."""
+    me = psutil.Process()
     consumer = clients.kafka_consumer(settings, settings.kafka_topic, group_id=None, **consumer_options(settings))
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=0)  # metadata and positions: "ready to fetch"
-        seen, started = 0, time.perf_counter()
+        seen, started, cpu = 0, time.perf_counter(), _cpu(me)
         while seen < expected:
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 seen += len(messages)
-        return seen / (time.perf_counter() - started)
+        return seen / (time.perf_counter() - started), (_cpu(me) - cpu) / seen * 1e6
     finally:
         await consumer.stop()
 
 
 async def end_to_end(stack: Stack, settings: Settings, company: str, expected: int,
                      profile: str | None) -> tuple[float, float, dict[str, float]]:
-    processes = {name: psutil.Process(stack.procs[name].pid) for name in ("broker", "clickhouse")}
-    before = {name: _cpu(p) for name, p in processes.items()}
+    """Records/s from assignment to the last row, records/s and CPU µs per record in the steady part."""
+    ours = [name for name in ("broker", "clickhouse") if name in stack.procs]  # none with containers
+    processes = {name: psutil.Process(stack.procs[name].pid) for name in ours}
     worker = stack.spawn("bench-worker", "ingest", settings=settings)
-    processes["worker"], before["worker"] = psutil.Process(worker.pid), 0.0
+    processes["worker"] = psutil.Process(worker.pid)
     spy = _profile(worker.pid, profile) if profile else None
     try:
-        (first_at, first_rows), done = await _wait_rows(settings, company, expected)
-        cpu = {name: _cpu(p) - before[name] for name, p in processes.items()}
+        first, last = await _wait_rows(settings, company, expected, processes)
     finally:
         if spy is not None:
             spy.send_signal(2)
             spy.wait(60)
         stack.stop("bench-worker")
     assigned = _log_time(stack.log("bench-worker"), "partitions assigned")
-    return expected / (done - assigned), (expected - first_rows) / max(1e-9, done - first_at), cpu
+    rows = max(1, last.rows - first.rows)
+    cpu = {name: (last.cpu[name] - first.cpu[name]) / rows * 1e6 for name in processes}
+    return expected / (last.at - assigned), rows / max(1e-9, last.at - first.at), cpu
 
 
-async def _wait_rows(settings: Settings, company: str, expected: int) -> tuple[tuple[float, int], float]:
-    """When (epoch seconds) the first rows of `company` were visible and how many, and when all were."""
+@dataclass(frozen=True)
+class _Seen:
+    at: float  # epoch seconds
+    rows: int
+    cpu: dict[str, float]  # CPU seconds of each process so far
+
+
+async def _wait_rows(settings: Settings, company: str, expected: int, processes: dict[str, psutil.Process]
+                     ) -> tuple[_Seen, _Seen]:
+    """What was seen when the first rows of `company` became visible, and when all of them were."""
     client = await clients.clickhouse(settings)
     try:
         deadline, first = time.monotonic() + 600, None
         while time.monotonic() < deadline:
             count = (await client.query("SELECT count() FROM calls WHERE company_id = {c:String}",
                                         parameters={"c": company})).result_rows[0][0]
-            if count and first is None:
-                first = (time.time(), count)
-            if count >= expected:
-                return first or (time.time(), count), time.time()
+            if count:
+                seen = _Seen(time.time(), count, {name: _cpu(p) for name, p in processes.items()})
+                first = first or seen
+                if count >= expected:
+                    return first, seen
             await asyncio.sleep(0.1)
         raise SystemExit(f"only {count:,} of {expected:,} rows after 600 s")
     finally:
