@@ -15,6 +15,8 @@ and, to show where the ceilings are:
   the last), and the drain's own CPU per record;
 * the worker's ratio: the drain's CPU per record over the worker's, i.e. what (a)/(b) would be if
   ClickHouse ran on cores of its own and the worker had one (pessimistic: measured while sharing);
+* the decoder alone: the worker's per-record Python work (size check, JSON and contract) on one
+  core, nothing else running;
 * ClickHouse alone: the same kind of records inserted straight into `calls` (same JSONEachRow
   settings, 100k-row inserts, one at a time, no Kafka, no Python decoding), and its ratio to (b):
   (a) cannot exceed it on this machine.
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import psutil
 
+from ingest.decode import Decoder
 from ingest.worker import consumer_options
 from ingest.writer import contract_columns, insert_settings
 from services import clients
@@ -66,6 +69,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     values = record_values(args.records, company, seed=stamp)
     size = sum(map(len, values))
     print(f"  {size / len(values):.0f} bytes/record on average, {size / 1e6:.0f} MB in all")
+    print(f"decoder alone (size, JSON, contract):    {decode_cost(values[:50_000]):>10.1f} µs/record")
     started = time.perf_counter()
     await produce(settings, values, compression="lz4")
     print(f"produced with lz4 in {time.perf_counter() - started:.1f}s")
@@ -86,6 +90,17 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  = {alone / drain:.2f} of (b),"
           " the ceiling of (c) here")
     return 0
+
+
+def decode_cost(values: list[bytes], rounds: int = 5) -> float:
+    """µs per record of the worker's decoder, best of `rounds` passes (the least disturbed one)."""
+    decode, best = Decoder(1 << 20).decode, float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for value in values:
+            decode(value)
+        best = min(best, time.perf_counter() - started)
+    return best / len(values) * 1e6
 
 
 async def clickhouse_alone(settings: Settings, values: list[bytes], rows: int = 100_000) -> float:
