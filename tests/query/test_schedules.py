@@ -71,6 +71,24 @@ def _day_records(company: str, day: date, count: int, seed: int) -> list[rs.Reco
                                                          company=company)
 
 
+async def _created(api: Api, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """POST a schedule that must be accepted; its JSON as answered."""
+    status, created = await _post(api, headers, body)
+    assert status == 201, created
+    return created
+
+
+async def _yesterdays_records(api: Api, name: str, count: int, seed: int
+                              ) -> tuple[dict[str, str], datetime, list[rs.Record]]:
+    """A fresh company's token, the next minute a schedule can be due, and `count` of the company's
+    records stored for the day before it."""
+    mine = rs.company(name)
+    headers, slot = await rs.token(api.stack, mine), _slot()
+    records = _day_records(mine, slot.date() - timedelta(days=1), count, seed)
+    await rs.insert(api.ch, records)
+    return headers, slot, records
+
+
 def _rows(raw: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";"))
 
@@ -129,12 +147,11 @@ async def test_a_bad_schedule_is_a_400_naming_the_field(api: Api, someone: dict[
 async def test_schedules_are_created_listed_and_deleted_within_one_company(api: Api) -> None:
     mine, theirs = rs.company("rep-sched-api"), rs.company("rep-sched-api-other")
     headers, other = await rs.token(api.stack, mine), await rs.token(api.stack, theirs)
-    status, created = await _post(api, headers, {
+    created = await _created(api, headers, {
         "name": "Erros da semana", "filters": {"status": "5xx", "error": "sim", "client": "João"},
         "recurrence": {"frequency": "weekly", "weekday": "segunda", "time": "07:30", "timezone": "America/Recife"},
         "destination": {"type": "webhook", "url": "https://hooks.example.com/trilha"}, "lang": "en",
         "csv": {"sep": ",", "bom": False}})
-    assert status == 201, created
     assert created["recurrence"] == {"frequency": "weekly", "time": "07:30", "timezone": "America/Recife",
                                      "weekday": 0}
     assert created["range"] == "previous_week" and created["format"] == "csv"
@@ -164,12 +181,10 @@ async def test_directory_delivery_once_per_occurrence_none_skipped_company_only(
     mine1, mine2 = _day_records(mine, day1, 90, 1), _day_records(mine, day2, 40, 2)
     mine1[5]["client_name"] = 'Ana; "Zé",\nSão Paulo'
     await rs.insert(api.ch, mine1 + mine2 + _day_records(theirs, day1, 50, 3))
-    status, created = await _post(api, headers, {
+    sid = (await _created(api, headers, {
         "filters": {}, "recurrence": {"frequency": "daily", "time": slot.strftime("%H:%M"),
                                       "timezone": "America/Sao_Paulo"},
-        "destination": {"type": "directory", "path": "financeiro/diario"}})
-    assert status == 201, created
-    sid = created["id"]
+        "destination": {"type": "directory", "path": "financeiro/diario"}}))["id"]
     settings = replace(api.stack.settings, reports_dir=str(tmp_path / "reports"))
     folder = tmp_path / "reports" / mine / "financeiro" / "diario"
     try:
@@ -233,17 +248,11 @@ async def hook() -> AsyncIterator[Hook]:
 
 
 async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> None:
-    mine = rs.company("rep-sched-hook")
-    headers = await rs.token(api.stack, mine)
-    slot = _slot()
-    records = _day_records(mine, slot.date() - timedelta(days=1), 60, 4)
-    await rs.insert(api.ch, records)
-    status, created = await _post(api, headers, {
+    headers, slot, records = await _yesterdays_records(api, "rep-sched-hook", 60, 4)
+    sid = (await _created(api, headers, {
         "filters": {"status": "2xx"}, "range": "previous_day",
         "recurrence": {"frequency": "monthly", "day": slot.day, "time": slot.strftime("%H:%M")},
-        "destination": {"type": "webhook", "url": hook.url}})
-    assert status == 201, created
-    sid = created["id"]
+        "destination": {"type": "webhook", "url": hook.url}}))["id"]
     hook.fail = 1
     settings = replace(api.stack.settings, report_retry_s=0.3)
     try:
@@ -266,16 +275,10 @@ async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> N
 
 
 async def test_a_run_cut_short_by_a_crash_is_finished_after_restart_once(api: Api, hook: Hook) -> None:
-    mine = rs.company("rep-sched-crash")
-    headers = await rs.token(api.stack, mine)
-    slot = _slot()
-    records = _day_records(mine, slot.date() - timedelta(days=1), 30, 5)
-    await rs.insert(api.ch, records)
-    status, created = await _post(api, headers, {
+    headers, slot, records = await _yesterdays_records(api, "rep-sched-crash", 30, 5)
+    sid = (await _created(api, headers, {
         "recurrence": {"frequency": "weekly", "weekday": slot.weekday(), "time": slot.strftime("%H:%M")},
-        "range": "previous_day", "destination": {"type": "webhook", "url": hook.url}})
-    assert status == 201, created
-    sid = created["id"]
+        "range": "previous_day", "destination": {"type": "webhook", "url": hook.url}}))["id"]
     now = slot + timedelta(seconds=30)
     hook.fail = 1_000
     slow = replace(api.stack.settings, report_retry_s=3600.0, scheduler_tick_s=0.5)
