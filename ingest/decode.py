@@ -2,8 +2,8 @@
 
 This is the only per-record Python work on the hot path, so it does two things and no more: a
 size check, and one msgspec decode against the contract's types (JSON syntax and contract in a
-single pass of C, `request`/`result` located but not built), then the two format checks msgspec
-cannot express. A valid message is passed on as its ORIGINAL bytes: ClickHouse parses them itself
+single pass of C, `request`/`result` located but not built), then the one format check msgspec
+cannot express (IP addresses). A valid message is passed on as its ORIGINAL bytes: ClickHouse parses them itself
 (JSONEachRow), which is far cheaper than building Python rows. The one exception is a record whose
 `request` or `result` is a JSON string: ClickHouse would store the string's content unquoted, so
 that record is re-serialised with the field replaced by its JSON text, and what is stored is
@@ -65,7 +65,7 @@ def _decoder(limit: int) -> Callable[[bytes | None], bytes | Rejection]:
         except invalid as exc:
             return _contract_or_syntax(value, exc)
         except malformed as exc:
-            return Rejection(NOT_JSON, f"not valid JSON: {exc}")
+            return _not_json(exc)
         problem = check_formats(record)
         if problem is not None:
             return Rejection(CONTRACT, problem)
@@ -83,8 +83,12 @@ def _contract_or_syntax(value: bytes, exc: msgspec.ValidationError) -> Rejection
     try:
         orjson.loads(value)
     except orjson.JSONDecodeError as syntax:
-        return Rejection(NOT_JSON, f"not valid JSON: {syntax}")
+        return _not_json(syntax)
     return Rejection(CONTRACT, describe(exc))
+
+
+def _not_json(exc: Exception) -> Rejection:
+    return Rejection(NOT_JSON, f"not valid JSON: {exc}")
 
 
 def quote_string_payloads(record: dict) -> bytes:

@@ -204,22 +204,23 @@ def _start_stack(sup: Supervisor, args: argparse.Namespace) -> None:
     _wait_ready(sup, broker, *parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30)
     _wait_ready(sup, clickhouse, *url_hostport(s.clickhouse_url, 8123), 60)
     asyncio.run(prepare(s))
-    workers = max(1, args.ingest_workers)
-    ports = _metrics_ports(s.metrics_port, workers + 1)
-    for n in range(workers):
-        sup.start(f"ingest-{n + 1}" if workers > 1 else "ingest", "ingest", env=ports[n])
+    workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
+    for n, port in enumerate(workers):
+        sup.start(f"ingest-{n + 1}" if len(workers) > 1 else "ingest", "ingest", env={"TRILHA_METRICS_PORT": port})
     query = sup.start("query", "query")
     if not args.no_scheduler:
-        sup.start("scheduler", "scheduler", env=ports[workers])
+        sup.start("scheduler", "scheduler", env={"TRILHA_METRICS_PORT": scheduler})
     _wait_ready(sup, query, s.query_host, s.query_port, 60)
     if args.demo:
         sup.start("demo", "loadgen", "--rate", str(args.demo_rate), "--duration", "0", "--quiet")
 
 
-def _metrics_ports(base: int, count: int) -> list[dict[str, str]]:
+def _metrics_ports(base: int, ingest_workers: int) -> tuple[list[str], str]:
     """Each process that serves /metrics needs a port of its own: the ingest workers take
     TRILHA_METRICS_PORT, +1, ... in order, and the scheduler the next one (0 leaves them all off)."""
-    return [{"TRILHA_METRICS_PORT": str(base + n if base else 0)} for n in range(count)]
+    count = max(1, ingest_workers)
+    ports = [str(base + n if base else 0) for n in range(count + 1)]
+    return ports[:count], ports[count]
 
 
 def _announce(s: Settings, args: argparse.Namespace) -> None:
@@ -228,8 +229,8 @@ def _announce(s: Settings, args: argparse.Namespace) -> None:
     print(f"query       http://{s.query_host}:{s.query_port} (console at /, health at /healthz)")
     print(f"logs        {s.data_dir}/log, pid files in {s.data_dir}/run")
     if s.metrics_port:
-        last = s.metrics_port + max(1, args.ingest_workers) - 1
-        span = f"{s.metrics_port}-{last}" if last > s.metrics_port else str(s.metrics_port)
-        print(f"metrics     ingest on port {span}, scheduler on {last + 1} (/metrics)")
+        workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
+        span = f"{workers[0]}-{workers[-1]}" if len(workers) > 1 else workers[0]
+        print(f"metrics     ingest on port {span}, scheduler on {scheduler} (/metrics)")
     demo = f", demo traffic at {args.demo_rate} records/s" if args.demo else ""
     print(f"trilha is ready{demo}. Ctrl-C stops everything.", flush=True)
