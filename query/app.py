@@ -21,6 +21,7 @@ from aiohttp import web
 
 import schemas
 from query import auth, console, errors, events_http
+from query.reports import egress
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
 from services.netcheck import ensure_port_free
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[_metrics_middleware, errors.middleware, auth.middleware])
     app["settings"] = _with_cursor_secret(settings)
+    egress.policy(settings)  # a wrong TRILHA_WEBHOOK_ALLOW stops start-up with one line, not a later 500
     app["ch"] = None
     app["metrics"] = registry = metrics.Registry()
     registry.counter("trilha_query_requests_total", "HTTP requests answered, by route, method and status")

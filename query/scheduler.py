@@ -11,6 +11,12 @@ after delivery, and deliveries are idempotent per run (same file name renamed in
 `Idempotency-Key`), so a crash between delivery and its record repeats nothing a reader sees as
 a second report. A run reads only its schedule's company. One scheduler process per stack.
 
+Before each attempt the run checks that its schedule still exists and that the token that
+created it is still valid; a deleted schedule's run in flight or waiting for a retry is
+abandoned (the next tick cancels it), and a revoked token's schedule stops, its run record saying
+why. Runs hold a slot of `report_runs_max` and one of their company's `report_company_runs_max`,
+so one company's slow receivers cannot hold every slot; a webhook gets `webhook_timeout_s`.
+
 `--once` does one pass and waits for its runs (retries included); `--now` pretends the clock
 shows that instant, so a test or an operator can make a schedule due without waiting.
 """
@@ -31,7 +37,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query.reports import csv_export, delivery, recurrence, schedules, sql
+from query import tokens
+from query.reports import csv_export, delivery, egress, recurrence, schedules, sql
 from query.reports.fields import word
 from query.reports.filters import ReportFilter, View
 from query.reports.schedules import RunState, Schedule
@@ -40,7 +47,10 @@ from services.settings import ConfigError, Settings
 
 log = logs.get("query.scheduler")
 MAX_BACKOFF_S = 3600.0
-CONCURRENT_RUNS = 2  # catching up a month of missed runs must not start thirty exports at once
+DELETED = "abandoned: the schedule was deleted"
+REVOKED = ("stopped: the API token that created this schedule was revoked; create the schedule again "
+           "with a valid token")
+INTERNAL = "the report could not be prepared (an internal error, logged for the operator); it will be retried"
 Clock = Callable[[], datetime]
 
 
@@ -58,8 +68,10 @@ class Scheduler:
                  registry: metrics.Registry | None = None) -> None:
         self.settings, self.ch, self.clock, self.lease = settings, ch, clock, timedelta(seconds=lease_s)
         self.runner = uuid.uuid4().hex[:12]
-        self.slots = asyncio.Semaphore(CONCURRENT_RUNS)
+        self.slots = asyncio.Semaphore(settings.report_runs_max)  # a month of catch-up is not 30 exports at once
+        self.company_slots: dict[str, asyncio.Semaphore] = {}
         self.inflight: dict[tuple[str, datetime], asyncio.Task[str]] = {}
+        self.stopping: dict[tuple[str, datetime], str] = {}  # runs cancelled on purpose, with the reason
         self.registry = registry or metrics.Registry()
         self.outcomes = self.registry.counter("trilha_report_runs_total", "scheduled report runs by outcome")
 
@@ -70,6 +82,7 @@ class Scheduler:
         latest = await schedules.latest_scheduled(self.ch)
         pending = await schedules.run_states(self.ch, pending_only=True)
         by_id = {s.schedule_id: s for s in active}
+        self._cancel_deleted(by_id)
         started: list[asyncio.Task[str]] = []
         for schedule in active:
             anchor = max(schedule.created_at, latest.get(schedule.schedule_id, schedule.created_at))
@@ -80,6 +93,13 @@ class Scheduler:
             if schedule is not None and self._resumable(state, now):
                 started += self._start(schedule, state.scheduled_for, state.attempts)
         return started
+
+    def _cancel_deleted(self, live: dict[str, Schedule]) -> None:
+        """Runs of schedules deleted since they started (in flight or waiting out a backoff) stop."""
+        for key, task in list(self.inflight.items()):
+            if key[0] not in live and key not in self.stopping:
+                self.stopping[key] = DELETED
+                task.cancel()
 
     def _resumable(self, state: RunState, now: datetime) -> bool:
         if (state.schedule_id, state.scheduled_for) in self.inflight:
@@ -110,35 +130,70 @@ class Scheduler:
         return min(MAX_BACKOFF_S, self.settings.report_retry_s * 2 ** max(0, attempt - 1))
 
     async def run(self, schedule: Schedule, at: datetime, attempts: int) -> str:
-        """Attempt the run until delivered or out of attempts; returns the final status. A slot is
-        held per attempt, not while waiting out a backoff."""
+        """Attempt the run until delivered, out of attempts or stopped; returns the final status. Slots
+        are held per attempt (the company's first, then the global one), not while waiting out a backoff."""
         period = recurrence.period(schedule.spec["range"], at, schedule.recurrence.tz)
-        while True:
-            attempts += 1
-            async with self.slots:
-                status = await self._attempt(schedule, at, attempts, period)
-            if status != "failed":
-                return status
-            await asyncio.sleep(self.backoff(attempts))
+        key = (schedule.schedule_id, at)
+        try:
+            while True:
+                attempts += 1
+                async with self._company_slot(schedule.company_id), self.slots:
+                    reason = await self._stop_reason(schedule)
+                    if reason:
+                        return await self._stop(schedule, at, attempts, period, reason)
+                    status = await self._attempt(schedule, at, attempts, period)
+                if status != "failed":
+                    return status
+                await asyncio.sleep(self.backoff(attempts))
+        except asyncio.CancelledError:
+            reason = self.stopping.pop(key, None)
+            if reason is None:
+                raise
+            return await asyncio.shield(self._stop(schedule, at, attempts, period, reason))
+
+    def _company_slot(self, company_id: str) -> asyncio.Semaphore:
+        slot = self.company_slots.get(company_id)
+        if slot is None:
+            slot = self.company_slots[company_id] = asyncio.Semaphore(self.settings.report_company_runs_max)
+        return slot
+
+    async def _stop_reason(self, schedule: Schedule) -> str:
+        """Why this schedule must not run now ('' when it may): deleted, or its token revoked."""
+        if await schedules.get(self.ch, schedule.company_id, schedule.schedule_id) is None:
+            return DELETED
+        owner = await tokens.lookup(self.ch, schedule.created_by)
+        if owner is None or owner.revoked_at is not None or owner.company_id != schedule.company_id:
+            return REVOKED
+        return ""
+
+    async def _stop(self, schedule: Schedule, at: datetime, attempt: int, period: tuple[datetime, datetime],
+                    reason: str) -> str:
+        await schedules.record_run(self.ch, schedule, at, attempt, "abandoned", self.runner, period, error=reason)
+        self.outcomes.inc(outcome="abandoned")
+        log.info("scheduled report stopped", schedule=schedule.schedule_id, company=schedule.company_id,
+                 scheduled_for=at.isoformat(), reason=reason)
+        return "abandoned"
 
     async def _attempt(self, schedule: Schedule, at: datetime, attempt: int,
                        period: tuple[datetime, datetime]) -> str:
-        """One attempt, recorded before (started) and after (delivered, failed or abandoned)."""
+        """One attempt, recorded before (started) and after (delivered, failed or abandoned). The run
+        record gets the failure's class only; the log gets the detail."""
         context = {"schedule": schedule.schedule_id, "company": schedule.company_id, "scheduled_for": at.isoformat(),
                    "attempt": attempt}
         await schedules.record_run(self.ch, schedule, at, attempt, "started", self.runner, period)
         try:
             rows, size, target = await self.deliver(schedule, at, period)
         except asyncio.CancelledError:
-            await asyncio.shield(schedules.record_run(self.ch, schedule, at, attempt, "failed", self.runner,
-                                                      period, error="interrupted: the scheduler stopped"))
+            if (schedule.schedule_id, at) not in self.stopping:
+                await asyncio.shield(schedules.record_run(self.ch, schedule, at, attempt, "failed", self.runner,
+                                                          period, error="interrupted: the scheduler stopped"))
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            status = "abandoned" if attempt >= self.settings.report_max_attempts else "failed"
-            await schedules.record_run(self.ch, schedule, at, attempt, status, self.runner, period, error=error)
+            shown, detail, final = _failure(exc)
+            status = "abandoned" if final or attempt >= self.settings.report_max_attempts else "failed"
+            await schedules.record_run(self.ch, schedule, at, attempt, status, self.runner, period, error=shown)
             self.outcomes.inc(outcome=status)
-            log.warning("scheduled report failed", status=status, error=error, **context)
+            log.warning("scheduled report failed", status=status, error=shown, detail=detail, **context)
             return status
         await schedules.record_run(self.ch, schedule, at, attempt, "delivered", self.runner, period,
                                    rows=rows, size=size, target=target)
@@ -167,7 +222,8 @@ class Scheduler:
                            "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": _iso(at),
                            "X-Trilha-Period-From": _iso(period[0]), "X-Trilha-Period-Until": _iso(period[1]),
                            "X-Trilha-Rows": str(rows)}
-                target = f"{dest.describe()} {await delivery.to_webhook(dest, spool, name, headers)}"
+                outcome = await delivery.to_webhook(self.settings, dest, schedule.secret, spool, name, headers)
+                target = f"{dest.describe()} {outcome}"
             return rows, size, target
         finally:
             spool.unlink(missing_ok=True)
@@ -186,6 +242,13 @@ class Scheduler:
         result = await self.ch.query(f"SELECT uniqExact(query_id) FROM calls WHERE {cond.sql}",
                                      parameters=cond.params)
         return int(result.result_rows[0][0])
+
+
+def _failure(exc: Exception) -> tuple[str, str, bool]:
+    """(what the tenant's run record says, what the operator's log says, whether retrying is pointless)."""
+    if isinstance(exc, delivery.DeliveryError):
+        return str(exc), exc.detail, exc.final
+    return INTERNAL, f"{type(exc).__name__}: {exc}"[:500], False
 
 
 def _millis(moment: datetime) -> int:
@@ -210,6 +273,7 @@ def clock_from(now: str | None) -> Clock:
 
 
 async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) -> int:
+    egress.policy(settings)  # a wrong TRILHA_WEBHOOK_ALLOW is one line at start, not a failure per run
     await deps.require_clickhouse(settings)
     ch = await clients.clickhouse(settings)
     registry = metrics.Registry()

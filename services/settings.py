@@ -52,6 +52,15 @@ class Settings:
     scheduler_tick_s: float = _setting(20.0, "scheduled reports: seconds between looks for due runs")
     report_max_attempts: int = _setting(5, "scheduled reports: attempts of one run before it is abandoned")
     report_retry_s: float = _setting(30.0, "scheduled reports: first retry delay, doubled per attempt")
+    report_schedules_max: int = _setting(50, "scheduled reports: schedules one company may have")
+    report_runs_max: int = _setting(4, "scheduled reports: runs the scheduler makes at once, all companies")
+    report_company_runs_max: int = _setting(2, "scheduled reports: runs at once for one company (keep it below "
+                                            "report_runs_max, so one company never holds every slot)")
+    webhook_allow: str = _setting("", "webhooks: CIDRs and host names that may be reached although not public, "
+                                  "comma-separated (plain http is allowed for them)")
+    webhook_allow_http: bool = _setting(False, "webhooks: allow plain http:// to public destinations too")
+    webhook_connect_timeout_s: float = _setting(5.0, "webhooks: time to connect to a receiver")
+    webhook_timeout_s: float = _setting(30.0, "webhooks: time for a whole delivery, connect to answer")
     emitter_memory_max_bytes: int = _setting(64 * 1024 * 1024, "emitter: records held in memory while Kafka lags")
     emitter_spill_max_bytes: int = _setting(1024 ** 3, "emitter: disk budget of the spill file; beyond it, drops")
     emitter_flush_timeout_s: float = _setting(10.0, "emitter: on shutdown, time to deliver before spilling")
@@ -59,6 +68,8 @@ class Settings:
     gateway_company_header: str = _setting("X-Trilha-Company", "gateway: request header naming the company")
     gateway_query_id_header: str = _setting("X-Query-Id", "gateway: response header carrying the QueryId")
     gateway_trusted_proxies: str = _setting("", "gateway: CIDRs whose X-Forwarded-For is believed, comma-separated")
+    gateway_company_trusted: str = _setting("", "gateway: CIDRs of direct peers (upstream proxies) whose company "
+                                            "header is believed; from anyone else it is ignored")
     gateway_body_max_bytes: int = _setting(64 * 1024, "gateway: request/result bytes kept in a record")
     gateway_redact: str = _setting("authorization,password,senha,token,secret,apikey,cookie",
                                    "gateway: field names (substrings) whose values are redacted, comma-separated")

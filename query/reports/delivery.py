@@ -5,8 +5,12 @@ can never write elsewhere (no absolute paths, no `..`, and the resolved path —
 followed — is checked again at delivery). A file is written to a temporary name and renamed,
 and its name is derived from the run's identity, so delivering the same run twice leaves one
 complete file. A webhook receives the CSV as a POST with the run's identity in
-`Idempotency-Key`, so a receiver can ignore a repeat; only a 2xx answer counts as delivered and
-redirects are not followed.
+`Idempotency-Key`, so a receiver can ignore a repeat, and an `X-Trilha-Signature` (see
+`signing`); only a 2xx answer counts as delivered and redirects are not followed. The webhook's
+address is checked by `egress` at creation and, through `egress_guard`'s connector, on every
+connection. What a failed delivery tells the tenant is its class only (refused, could not
+connect, timed out, HTTP status) — never which port answered or why, which would make webhooks a
+scanner of the operator's network; the operator's log gets the detail (no query string).
 """
 
 from __future__ import annotations
@@ -23,15 +27,21 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from query.errors import BadRequest
+from query.reports import egress, egress_guard, signing
 from services.settings import Settings
 
 _FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 _SAFE_COMPANY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-WEBHOOK_TIMEOUT_S = 120.0
+REFUSED = "refused destination: the webhook's address is not allowed"
 
 
 class DeliveryError(Exception):
-    """A delivery did not complete; the message is recorded with the run and it is retried."""
+    """A delivery did not complete. The message is what the tenant sees (run records); `detail` is
+    for the operator's log only; `final` failures (a refused destination) are not retried."""
+
+    def __init__(self, message: str, detail: str = "", final: bool = False) -> None:
+        super().__init__(message)
+        self.detail, self.final = detail or message, final
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,11 @@ class Destination:
         return f"webhook:{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-def parse(value: Any, parameter: str = "destination") -> Destination:
-    """`{"type": "directory", "path": "financeiro/diario"}` or `{"type": "webhook", "url": "https://…"}`."""
+def parse(value: Any, parameter: str = "destination", rules: egress.Policy | None = None) -> Destination:
+    """`{"type": "directory", "path": "financeiro/diario"}` or `{"type": "webhook", "url": "https://…"}`.
+
+    With `rules` (a new schedule) the webhook URL is checked against them; a stored one is checked
+    at delivery, against the rules of that moment."""
     if not isinstance(value, dict):
         raise BadRequest(f"{parameter} must be an object: {{\"type\": \"directory\", \"path\": \"…\"}} or "
                          "{\"type\": \"webhook\", \"url\": \"https://…\"}", parameter)
@@ -69,7 +82,12 @@ def parse(value: Any, parameter: str = "destination") -> Destination:
             raise BadRequest(f"unknown field {name!r} in a {kind} {parameter}", f"{parameter}.{name}")
     if kind == "directory":
         return Destination("directory", path=_folder(value.get("path"), f"{parameter}.path"))
-    return Destination("webhook", url=_url(value.get("url"), f"{parameter}.url"))
+    url = value.get("url")
+    if rules is not None:
+        egress.check_url(url, rules, f"{parameter}.url")
+    elif not isinstance(url, str):
+        raise BadRequest(f"{parameter}.url must be an https:// URL", f"{parameter}.url")
+    return Destination("webhook", url=url.strip())
 
 
 def base_dir(settings: Settings) -> Path:
@@ -106,23 +124,47 @@ def to_directory(settings: Settings, company_id: str, dest: Destination, source:
     return str(folder / file_name)
 
 
-async def to_webhook(dest: Destination, source: Path, file_name: str, headers: dict[str, str]) -> str:
-    """POST the CSV file (streamed from disk); returns a short outcome such as 'HTTP 200'."""
-    all_headers = {"Content-Type": "text/csv; charset=utf-8",
-                   "Content-Disposition": f'attachment; filename="{file_name}"', **headers}
-    timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
+async def to_webhook(settings: Settings, dest: Destination, secret: str, source: Path, file_name: str,
+                     headers: dict[str, str]) -> str:
+    """POST the CSV file (streamed from disk), signed; returns a short outcome such as 'HTTP 200'."""
+    rules = egress.policy(settings)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        target = egress.check_url(dest.url, rules)
+    except BadRequest as exc:
+        raise DeliveryError(REFUSED, f"refused at delivery: {exc.message}", final=True) from None
+    if not secret:
+        raise DeliveryError("refused: this schedule predates signed webhooks; delete it and create it again",
+                            final=True)
+    guard = egress_guard.Guard(target, rules)
+    all_headers = {"Content-Type": "text/csv; charset=utf-8",
+                   "Content-Disposition": f'attachment; filename="{file_name}"', **headers,
+                   signing.HEADER: signing.signature(secret, source)}
+    timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s, sock_connect=settings.webhook_connect_timeout_s)
+    try:
+        async with aiohttp.ClientSession(connector=egress_guard.guarded_connector(guard), timeout=timeout,
+                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
             with source.open("rb") as body:
-                async with session.post(dest.url, data=body, headers=all_headers, allow_redirects=False) as answer:
+                async with session.post(target.url, data=body, headers=all_headers, allow_redirects=False) as answer:
                     await answer.read()
                     if not 200 <= answer.status < 300:
-                        raise DeliveryError(f"webhook answered HTTP {answer.status}")
+                        raise DeliveryError(f"the receiver answered HTTP {answer.status}")
                     return f"HTTP {answer.status}"
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        detail, query = str(exc).replace(dest.url, dest.describe()), urlsplit(dest.url).query
-        detail = detail.replace(query, "…") if query else detail
-        raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {detail}"[:500]) from None
+        raise _failure(exc, guard, dest, settings) from None
+
+
+def _failure(exc: BaseException, guard: egress_guard.Guard, dest: Destination, settings: Settings) -> DeliveryError:
+    """The class of a failed delivery for the tenant; the scrubbed detail for the operator's log."""
+    detail, query = str(exc).replace(dest.url, dest.describe()), urlsplit(dest.url).query
+    detail = f"{type(exc).__name__}: {detail.replace(query, '…') if query else detail}"[:500]
+    if guard.refused:
+        return DeliveryError(REFUSED, f"refused at delivery ({guard.refused}): {detail}", final=True)
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return DeliveryError(f"timed out: the receiver did not answer within {settings.webhook_timeout_s:g} s",
+                             detail)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return DeliveryError("could not connect to the receiver", detail)
+    return DeliveryError("the connection to the receiver failed during the delivery", detail)
 
 
 def _folder(value: Any, parameter: str) -> str:
@@ -138,16 +180,3 @@ def _folder(value: Any, parameter: str) -> str:
     if len(parts) > 8:
         raise BadRequest(f"{parameter} has more than 8 levels of folders", parameter)
     return "/".join(parts)
-
-
-def _url(value: Any, parameter: str) -> str:
-    if not isinstance(value, str) or len(value) > 2048:
-        raise BadRequest(f"{parameter} must be an http(s) URL of at most 2048 characters", parameter)
-    parts = urlsplit(value.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise BadRequest(f"{parameter} must be an http:// or https:// URL with a host, not {value!r}", parameter)
-    try:
-        parts.port  # noqa: B018 - raises for a malformed port
-    except ValueError:
-        raise BadRequest(f"{parameter} has an invalid port: {value!r}", parameter) from None
-    return value.strip()

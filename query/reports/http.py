@@ -8,7 +8,9 @@ work; no handler accepts a company from the request.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from query.auth import principal
-from query.errors import NotFound, json_response
+from query.errors import ApiError, NotFound, json_response
 from query.parsing import integer, json_object, reject_unknown
-from query.reports import csv_export, newest, page, print_view, schedules, sql, stats
+from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
 
@@ -27,6 +29,13 @@ CSV_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "sep", "bom")
 PRINT_PARAMS = (*FILTER_NAMES, *VIEW_NAMES)
 STATS_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "bucket")
 _SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
+_CREATING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+class TooManySchedules(ApiError):
+    """409: the company has as many schedules as TRILHA_REPORT_SCHEDULES_MAX allows."""
+
+    status = 409
 
 
 def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -94,13 +103,26 @@ async def api_logs_stats(request: web.Request) -> web.Response:
 
 
 async def create_schedule(request: web.Request) -> web.Response:
-    """POST /reports/schedules: validate and store; 201 with the schedule and its next run."""
+    """POST /reports/schedules: validate and store; 201 with the schedule, its next run and, for a
+    webhook, its signing secret (shown this once). A webhook must pass the egress policy, DNS
+    answer included; a company has at most `report_schedules_max` schedules."""
     reject_unknown(single_values(request.query), ())
-    spec = schedules.parse_spec(await json_object(request))
-    caller = principal(request)
-    created = await schedules.create(request.app["ch"], caller.company_id, caller.token_id, spec)
-    return json_response(_schedule_json(created, None, datetime.now(UTC)), status=201,
-                         headers={"Location": f"/reports/schedules/{created.schedule_id}"})
+    settings = request.app["settings"]
+    rules = egress.policy(settings)
+    spec = schedules.parse_spec(await json_object(request), rules)
+    if spec["destination"]["type"] == "webhook":
+        await egress_guard.check_destination(spec["destination"]["url"], rules)
+    caller, ch = principal(request), request.app["ch"]
+    lock = _CREATING.setdefault(caller.company_id, asyncio.Lock())
+    async with lock:  # one creation at a time per company, so the cap cannot be raced past
+        if len(await schedules.list_for(ch, caller.company_id)) >= settings.report_schedules_max:
+            raise TooManySchedules(f"this company already has {settings.report_schedules_max} schedules, the "
+                                   "limit: delete one (DELETE /reports/schedules/{id}) before creating another")
+        created = await schedules.create(ch, caller.company_id, caller.token_id, spec)
+    answer = _schedule_json(created, None, datetime.now(UTC))
+    if created.secret:
+        answer["signing_secret"] = created.secret
+    return json_response(answer, status=201, headers={"Location": f"/reports/schedules/{created.schedule_id}"})
 
 
 async def list_schedules(request: web.Request) -> web.Response:

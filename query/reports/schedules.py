@@ -1,6 +1,10 @@
 """Scheduled reports ("Agendar relatório"): what a schedule is, and where schedules and their runs
 are kept (ClickHouse, company-scoped).
 
+A schedule belongs to the token that created it (`created_by`): the scheduler runs it only while
+that token is valid, so revoking a token also stops what it scheduled. A webhook schedule has a
+signing secret (`signing`), returned once by `create` and never by `to_json`.
+
 A schedule is stored as versions of one row (ReplacingMergeTree on version); deleting writes a
 newer version marked deleted, so the history stays and no mutation is needed. Runs are an
 append-only log (`report_runs`): one row when an attempt starts and one with its outcome, keyed
@@ -11,7 +15,7 @@ know what is done, what failed and what was cut short by a restart.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +23,7 @@ import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.errors import BadRequest
-from query.reports import delivery, recurrence
+from query.reports import delivery, egress, recurrence, signing
 from query.reports.csv_export import CsvOptions, parse_options
 from query.reports.delivery import Destination
 from query.reports.filters import FILTER_NAMES, ReportFilter, parse_filter, parse_lang
@@ -41,6 +45,7 @@ class Schedule:
     created_at: datetime
     created_by: str
     spec: dict[str, Any]
+    secret: str = field(default="", repr=False)  # signs webhook bodies; never shown after creation
 
     @property
     def recurrence(self) -> Recurrence:
@@ -79,8 +84,9 @@ class RunState:
     error: str
 
 
-def parse_spec(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a POST body into the normalised spec that is stored (400 naming the field)."""
+def parse_spec(body: dict[str, Any], rules: egress.Policy) -> dict[str, Any]:
+    """Validate a POST body into the normalised spec that is stored (400 naming the field); a webhook
+    URL is checked against the operator's `rules`."""
     for name in body:
         if name not in _SPEC_FIELDS:
             raise BadRequest(f"unknown field {name!r}: a schedule has {', '.join(sorted(_SPEC_FIELDS))}", name)
@@ -98,7 +104,7 @@ def parse_spec(body: dict[str, Any]) -> dict[str, Any]:
         "name": (name or "").strip(), "filters": filters, "recurrence": rule.to_json(),
         "range": recurrence.parse_period(body.get("range"), rule.frequency), "format": fmt, "lang": lang,
         "csv": {"sep": options.sep, "bom": options.bom},
-        "destination": delivery.parse(body.get("destination")).to_json(),
+        "destination": delivery.parse(body.get("destination"), rules=rules).to_json(),
     }
     return spec
 
@@ -136,8 +142,10 @@ def _csv(value: Any) -> CsvOptions:
 
 
 async def create(ch: AsyncClient, company_id: str, created_by: str, spec: dict[str, Any]) -> Schedule:
+    """Store a new schedule; a webhook one gets its signing secret here (the caller shows it once)."""
     now = datetime.now(UTC)
-    schedule = Schedule(uuid.uuid4().hex, company_id, now, created_by, spec)
+    secret = signing.new_secret() if spec["destination"]["type"] == "webhook" else ""
+    schedule = Schedule(uuid.uuid4().hex, company_id, now, created_by, spec, secret)
     await _write(ch, schedule, deleted=False, version=now)
     return schedule
 
@@ -167,13 +175,13 @@ async def all_active(ch: AsyncClient) -> list[Schedule]:
 
 async def _write(ch: AsyncClient, schedule: Schedule, deleted: bool, version: datetime) -> None:
     await ch.command(
-        "INSERT INTO report_schedules (company_id, schedule_id, version, deleted, created_at, created_by, spec) "
-        "VALUES ({company:String}, {id:String}, {version:DateTime64(6, 'UTC')}, {deleted:UInt8}, "
-        "{created:DateTime64(3, 'UTC')}, {by:String}, {spec:String})",
+        "INSERT INTO report_schedules (company_id, schedule_id, version, deleted, created_at, created_by, spec, "
+        "signing_secret) VALUES ({company:String}, {id:String}, {version:DateTime64(6, 'UTC')}, {deleted:UInt8}, "
+        "{created:DateTime64(3, 'UTC')}, {by:String}, {spec:String}, {secret:String})",
         parameters={"company": schedule.company_id, "id": schedule.schedule_id,
                     "version": version.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
                     "deleted": int(deleted), "created": ch_time(schedule.created_at), "by": schedule.created_by,
-                    "spec": orjson.dumps(schedule.spec).decode()})
+                    "spec": orjson.dumps(schedule.spec).decode(), "secret": schedule.secret})
 
 
 async def _read(ch: AsyncClient, company_id: str | None, schedule_id: str | None) -> list[Schedule]:
@@ -186,11 +194,11 @@ async def _read(ch: AsyncClient, company_id: str | None, schedule_id: str | None
         params["id"] = schedule_id
     result = await ch.query(
         "SELECT company_id, schedule_id, min(created_at), argMax(created_by, version), argMax(spec, version), "
-        "argMax(deleted, version) AS gone FROM report_schedules "
+        "argMax(signing_secret, version), argMax(deleted, version) AS gone FROM report_schedules "
         f"WHERE {' AND '.join(clauses)} GROUP BY company_id, schedule_id HAVING gone = 0 "
         "ORDER BY min(created_at), schedule_id", parameters=params)
-    return [Schedule(sid, company, _utc(created), by, orjson.loads(spec))
-            for company, sid, created, by, spec, _ in result.result_rows]
+    return [Schedule(sid, company, _utc(created), by, orjson.loads(spec), secret)
+            for company, sid, created, by, spec, secret, _ in result.result_rows]
 
 
 async def record_run(ch: AsyncClient, schedule: Schedule, scheduled_for: datetime, attempt: int, status: str,

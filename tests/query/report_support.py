@@ -29,9 +29,9 @@ async def token(stack: Stack, company_id: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def service(stack: Stack, name: str) -> AsyncIterator[tuple[ClientSession, str]]:
-    """A real `trilha query` process; yields an HTTP session and its base URL."""
-    async with support.query_service(stack, name) as running:
+async def service(stack: Stack, name: str, **overrides: Any) -> AsyncIterator[tuple[ClientSession, str]]:
+    """A real `trilha query` process (settings `overrides` applied); yields an HTTP session and its base URL."""
+    async with support.query_service(stack, name, **overrides) as running:
         yield running.session, running.base
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
 import signal
+import time as py_time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +31,7 @@ from tests.stack import Stack, free_port
 SP = ZoneInfo("America/Sao_Paulo")
 
 NAME = "query-schedules"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
+LOCAL = "127.0.0.1/32"  # the test's webhook receivers listen here: allow-listed, as an operator would
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 async def api(stack: Stack, ch: AsyncClient) -> AsyncIterator[Api]:
-    async with rs.service(stack, NAME) as (session, base):
+    async with rs.service(stack, NAME, webhook_allow=LOCAL) as (session, base):
         yield Api(session, base, ch, stack)
 
 
@@ -91,6 +95,11 @@ async def _yesterdays_records(api: Api, name: str, count: int, seed: int
 
 def _rows(raw: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";"))
+
+
+def local(settings: Settings, **changes: Any) -> Settings:
+    """Scheduler settings that allow-list the test's receivers on 127.0.0.1."""
+    return replace(settings, webhook_allow=LOCAL, **changes)
 
 
 async def _scheduler(stack: Stack, name: str, settings: Settings, now: datetime) -> tuple[int, str]:
@@ -155,11 +164,13 @@ async def test_schedules_are_created_listed_and_deleted_within_one_company(api: 
     assert created["recurrence"] == {"frequency": "weekly", "time": "07:30", "timezone": "America/Recife",
                                      "weekday": 0}
     assert created["range"] == "previous_week" and created["format"] == "csv"
+    assert created["signing_secret"].startswith("whsec_"), "a webhook's signing secret is shown once, here"
     assert created["filters"] == {"status": "5xx", "error": "sim", "client": "João"}
     upcoming = datetime.fromisoformat(created["next_run_at"])
     assert upcoming.weekday() == 0 and upcoming.time() == time(7, 30) and upcoming > datetime.now(UTC)
     try:
-        assert [s["id"] for s in await _list(api, headers)] == [created["id"]]
+        listed = await _list(api, headers)
+        assert [s["id"] for s in listed] == [created["id"]] and "signing_secret" not in listed[0]
         assert await _list(api, other) == []
         assert await _delete(api, other, created["id"]) == 404, "another company cannot delete it"
         assert [s["id"] for s in await _list(api, headers)] == [created["id"]]
@@ -247,20 +258,30 @@ async def hook() -> AsyncIterator[Hook]:
     await runner.cleanup()
 
 
-async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> None:
+def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What the README tells a receiver to do with X-Trilha-Signature, written out independently."""
+    fields = dict(part.split("=", 1) for part in headers["X-Trilha-Signature"].split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"]) and abs(py_time.time() - int(fields["t"])) < 300
+
+
+async def test_webhook_receives_the_signed_csv_after_a_retry(api: Api, hook: Hook) -> None:
     headers, slot, records = await _yesterdays_records(api, "rep-sched-hook", 60, 4)
-    sid = (await _created(api, headers, {
+    created = await _created(api, headers, {
         "filters": {"status": "2xx"}, "range": "previous_day",
         "recurrence": {"frequency": "monthly", "day": slot.day, "time": slot.strftime("%H:%M")},
-        "destination": {"type": "webhook", "url": hook.url}}))["id"]
+        "destination": {"type": "webhook", "url": hook.url}})
+    sid, secret = created["id"], created["signing_secret"]
     hook.fail = 1
-    settings = replace(api.stack.settings, report_retry_s=0.3)
+    settings = local(api.stack.settings, report_retry_s=0.3)
     try:
         code, log = await _scheduler(api.stack, f"sched-hook-{sid[:6]}", settings, slot + timedelta(seconds=30))
         assert code == 0, log
         assert len(hook.calls) == 2, "the failed delivery was retried"
         (first_headers, _), (sent, body) = hook.calls
         assert sent["Idempotency-Key"] == first_headers["Idempotency-Key"], "a retry is the same run"
+        assert verified(secret, sent, body) and verified(secret, *hook.calls[0]), "every delivery is signed"
+        assert not verified(secret, sent, body + b"x") and not verified("whsec_other", sent, body)
         assert sent["Content-Type"].startswith("text/csv")
         rows = _rows(body)
         want = [r for r in records if 200 <= r["status"] < 300]
@@ -268,7 +289,7 @@ async def test_webhook_receives_the_csv_after_a_retry(api: Api, hook: Hook) -> N
         assert sent["X-Trilha-Rows"] == str(len(want))
         runs = await _runs(api.ch, sid)
         assert [(r[1], r[2]) for r in runs] == [(1, "started"), (1, "failed"), (2, "started"), (2, "delivered")]
-        assert "HTTP 500" in runs[1][3]
+        assert runs[1][3] == "the receiver answered HTTP 500"
         assert "s3cr3t" not in log, "a webhook's query string (often a secret) is not logged"
     finally:
         await _delete(api, headers, sid)
@@ -281,7 +302,7 @@ async def test_a_run_cut_short_by_a_crash_is_finished_after_restart_once(api: Ap
         "range": "previous_day", "destination": {"type": "webhook", "url": hook.url}}))["id"]
     now = slot + timedelta(seconds=30)
     hook.fail = 1_000
-    slow = replace(api.stack.settings, report_retry_s=3600.0, scheduler_tick_s=0.5)
+    slow = local(api.stack.settings, report_retry_s=3600.0, scheduler_tick_s=0.5)
     name = f"sched-crash-{sid[:6]}"
     api.stack.spawn(name, "scheduler", "--now", now.isoformat(), settings=slow)
     try:
@@ -292,7 +313,7 @@ async def test_a_run_cut_short_by_a_crash_is_finished_after_restart_once(api: Ap
         api.stack.stop(name, signal.SIGKILL)
         assert [(r[1], r[2]) for r in await _runs(api.ch, sid)] == [(1, "started"), (1, "failed")]
         hook.fail = 0
-        fast = replace(api.stack.settings, report_retry_s=0.3)
+        fast = local(api.stack.settings, report_retry_s=0.3)
         code, log = await _scheduler(api.stack, f"{name}-after", fast, now + timedelta(seconds=5))
         assert code == 0, log
         code, log = await _scheduler(api.stack, f"{name}-again", fast, now + timedelta(seconds=10))
