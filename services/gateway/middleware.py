@@ -3,7 +3,11 @@
 `Recorder(emitter, config).install(app)` is all a Python gateway adds. Per request it records
 timing, status and error, the caller's address (X-Forwarded-For believed only from trusted
 proxies), method, URL, resource (the route's name), server, QueryId, identity, `q`, tags and the
-request and result bodies up to a size cap, with secrets redacted. Recording never changes the
+request and result bodies up to a size cap, with secrets redacted. The company is the
+configured one (`default_company`, the identity hook's); a company header is believed only from
+a direct peer in `company_trusted` (TRILHA_GATEWAY_COMPANY_TRUSTED): from anyone else it would
+let a client file its calls under another tenant, so it is ignored, counted and logged once.
+Recording never changes the
 response (except adding the QueryId header when the application sets none) and never fails the
 request: a record that cannot be built is logged and skipped.
 
@@ -34,8 +38,10 @@ from services.gateway.capture import (
     body_value,
     client_ip,
     fit_to_contract,
+    parse_ip,
     parse_networks,
 )
+from services.metrics import Counter, Registry
 from services.settings import ConfigError, Settings
 
 log = logs.get("trilha.gateway")
@@ -96,6 +102,7 @@ class RecorderConfig:
     default_company: str | None = None
     query_id_header: str = "X-Query-Id"
     trusted_proxies: tuple[Network, ...] = ()
+    company_trusted: tuple[Network, ...] = ()  # peers whose company header is believed
     body_max_bytes: int = 64 * 1024
     redact: tuple[str, ...] = ("authorization", "password", "senha", "token", "secret", "apikey", "cookie")
     server_name: str = field(default_factory=socket.gethostname)
@@ -107,14 +114,11 @@ class RecorderConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RecorderConfig:
-        try:
-            trusted = parse_networks(settings.gateway_trusted_proxies)
-        except ValueError as exc:
-            raise ConfigError(f"TRILHA_GATEWAY_TRUSTED_PROXIES: {exc}") from None
         values: dict[str, Any] = {
             "company_header": settings.gateway_company_header,
             "query_id_header": settings.gateway_query_id_header,
-            "trusted_proxies": trusted,
+            "trusted_proxies": _networks(settings.gateway_trusted_proxies, "TRILHA_GATEWAY_TRUSTED_PROXIES"),
+            "company_trusted": _networks(settings.gateway_company_trusted, "TRILHA_GATEWAY_COMPANY_TRUSTED"),
             "body_max_bytes": settings.gateway_body_max_bytes,
             "redact": tuple(w.strip() for w in settings.gateway_redact.split(",") if w.strip()),
         }
@@ -122,6 +126,13 @@ class RecorderConfig:
             values["server_name"] = settings.gateway_server_name
         values.update(overrides)
         return cls(**values)
+
+
+def _networks(spec: str, variable: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(spec)
+    except ValueError as exc:
+        raise ConfigError(f"{variable}: {exc}") from None
 
 
 class Recorder:
@@ -132,6 +143,13 @@ class Recorder:
         self.config = config or RecorderConfig()
         self.redactor = Redactor(self.config.redact)
         self.failures = 0
+        self.ignored_company_headers = 0  # a client naming a company it may not: counted, logged once
+        self._ignored: Counter | None = None
+
+    def register_metrics(self, registry: Registry) -> None:
+        """Export the count of company headers ignored (untrusted peers) as a Prometheus counter."""
+        self._ignored = registry.counter("trilha_gateway_company_header_ignored_total",
+                                         "company headers ignored because the peer is not a trusted upstream")
 
     def install(self, app: web.Application) -> web.Application:
         """Add the middleware (outermost) and the hook that puts the QueryId on every response."""
@@ -216,6 +234,23 @@ class Recorder:
             self.failures += 1
             log.warning("could not record a call", error=repr(exc), path=request.path)
 
+    def company(self, request: web.Request) -> str | None:
+        """The configured company, or the one the company header names when a trusted peer sent it."""
+        named = request.headers.get(self.config.company_header)
+        if not named:
+            return self.config.default_company
+        peer = parse_ip(request.remote)
+        if peer is not None and any(peer in net for net in self.config.company_trusted):
+            return named
+        self.ignored_company_headers += 1
+        if self._ignored is not None:
+            self._ignored.inc()
+        if self.ignored_company_headers == 1:
+            log.warning(f"ignoring {self.config.company_header} from a peer outside TRILHA_GATEWAY_COMPANY_TRUSTED; "
+                        "its calls are recorded under the configured company (logged once, counted after)",
+                        peer=str(peer))
+        return self.config.default_company
+
     async def build(self, request: web.Request, response: web.StreamResponse | None, started: datetime,
                     duration_ms: float, status: int, error_message: str | None) -> dict[str, Any]:
         """The call record for one finished exchange (public so other glue can reuse it)."""
@@ -228,7 +263,7 @@ class Recorder:
         record: dict[str, Any] = {
             "schema_version": 1,
             "query_id": query_id,
-            "company_id": request.headers.get(cfg.company_header) or cfg.default_company,
+            "company_id": self.company(request),
             "timestamp": started.isoformat(timespec="milliseconds"),
             "duration_ms": round(min(duration_ms, 86_400_000.0), 3),
             "ip": client_ip(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []),

@@ -3,8 +3,10 @@
 Every request is forwarded to the upstream as it arrives and the answer streamed back as it
 comes: status, headers (minus hop-by-hop ones) and bodies pass through unchanged, compressed
 bodies stay compressed. The recording middleware sees the exchange through what the handler
-tees off the two streams (up to the body cap) and emits one record per call; the company is the
-one named by the configured request header, else `--company`.
+tees off the two streams (up to the body cap) and emits one record per call. The company is
+`--company`; the company header (TRILHA_GATEWAY_COMPANY_HEADER) is believed only when the direct
+peer is a trusted upstream (TRILHA_GATEWAY_COMPANY_TRUSTED), so a client cannot file calls under
+another tenant by sending it.
 """
 
 from __future__ import annotations
@@ -191,8 +193,8 @@ def build_app(upstream: Upstream, recorder: Recorder) -> web.Application:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", required=True, help="base URL of the API behind the proxy")
     parser.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to accept clients on")
-    parser.add_argument("--company", help="company of calls whose request lacks the company header "
-                                          "(TRILHA_GATEWAY_COMPANY_HEADER)")
+    parser.add_argument("--company", help="company of the calls (a company header counts only from an upstream "
+                                          "in TRILHA_GATEWAY_COMPANY_TRUSTED)")
     parser.add_argument("--name", default="gateway", help="emitter name (its spill file under the data dir)")
 
 
@@ -209,15 +211,19 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _serve(settings: Settings, upstream: Upstream, config: RecorderConfig, host: str, port: int,
                  name: str) -> None:
-    await require_kafka(settings)
+    if not config.default_company and not config.company_trusted:
+        raise ConfigError("--company is required (or TRILHA_GATEWAY_COMPANY_TRUSTED naming the upstream proxies "
+                          f"that set {config.company_header}): otherwise no call has a company to be recorded under")
     if not config.default_company:
-        log.warning(f"no --company: calls without a {config.company_header} header are counted as invalid, "
-                    "not recorded")
+        log.warning(f"no --company: calls without a {config.company_header} header from a trusted upstream are "
+                    "counted as invalid, not recorded")
+    await require_kafka(settings)
     try:
         emitter = await Emitter(settings, name=name).start()
     except SpillBusy as exc:
         raise ConfigError(f"{exc}: give this gateway its own --name") from None
-    app = build_app(upstream, Recorder(emitter, config))
+    recorder = Recorder(emitter, config)
+    app = build_app(upstream, recorder)
     runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
     metrics = None
@@ -229,6 +235,7 @@ async def _serve(settings: Settings, upstream: Upstream, config: RecorderConfig,
         if settings.metrics_port:
             registry = Registry()
             emitter.register_metrics(registry)
+            recorder.register_metrics(registry)
             metrics = await serve_metrics(registry, host, settings.metrics_port)
         log.info("gateway ready", listen=f"{host}:{port}", upstream=str(upstream.base), topic=emitter.topic)
         await _until_signalled()

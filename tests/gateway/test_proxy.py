@@ -204,12 +204,12 @@ async def test_calls_through_the_proxy_arrive_in_clickhouse_with_every_field_rig
             assert answer.status == 200
             pessoas_id = answer.headers["X-Query-Id"]
         async with http.get(proxied.proxy_url + "/status/404", headers={"X-Trilha-Company": OTHER}) as answer:
-            missing_id = answer.headers["X-Query-Id"]
+            missing_id = answer.headers["X-Query-Id"]  # a client naming another tenant: not believed
         async with http.get(proxied.proxy_url + "/gzip") as answer:
             gzip_id = answer.headers["X-Query-Id"]
 
     assert pessoas_id == "upstream-query-id-1"  # the upstream's QueryId is the record's
-    rows = await stored_calls(ch, COMPANY, {pessoas_id, gzip_id})
+    rows = await stored_calls(ch, COMPANY, {pessoas_id, gzip_id, missing_id})
     pessoas, gzipped = rows[pessoas_id], rows[gzip_id]
     fields = ("company_id", "method", "resource", "status", "error", "ip", "server", "q", "tags",
               "schema_version")
@@ -223,9 +223,29 @@ async def test_calls_through_the_proxy_arrive_in_clickhouse_with_every_field_rig
     assert 0 < pessoas["duration_ms"] < 10_000
     assert gzipped["result"] == {"Result": [{"Name": "JOSE"}], "Status": {"code": 0}}  # recorded decoded
 
-    other = await stored_calls(ch, OTHER, {missing_id})  # the company header names the company
-    assert (other[missing_id]["status"], other[missing_id]["error"], other[missing_id]["result"]) == (
-        404, True, {"code": 404})
+    missing = rows[missing_id]  # the proxy's company, whatever the client's header said (issue 10)
+    assert (missing["status"], missing["error"], missing["result"]) == (404, True, {"code": 404})
+    assert await stored_calls(ch, OTHER, 0) == {}, "a client cannot file a call under another company"
+    async with aiohttp.ClientSession() as http, http.get(proxied.metrics_url) as answer:
+        ignored = re.search(r"trilha_gateway_company_header_ignored_total (\d+)", await answer.text())
+    assert ignored and int(ignored.group(1)) >= 1, "the ignored header is counted"
+
+
+async def test_a_company_header_counts_only_from_a_trusted_upstream(stack: Stack, gw_calls: Settings,
+                                                                   ch: AsyncClient, proxied: Proxied) -> None:
+    listen, named = free_port(), f"{COMPANY}-named"
+    settings = replace(gw_calls, gateway_company_trusted="127.0.0.1/32")  # the test is the trusted upstream
+    stack.spawn("gateway-gw-trusted", "gateway", "--upstream", proxied.upstream.url, "--listen",
+                f"127.0.0.1:{listen}", "--company", f"{COMPANY}-default", "--name", "gw-proxy-trusted",
+                settings=settings)
+    try:
+        assert await asyncio.to_thread(wait_for_port, "127.0.0.1", listen, 60), stack.log("gateway-gw-trusted")
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{listen}/status/200",
+                                                             headers={"X-Trilha-Company": named}) as answer:
+            query_id = answer.headers["X-Query-Id"]
+        assert (await stored_calls(ch, named, {query_id}))[query_id]["status"] == 200
+    finally:
+        stack.stop("gateway-gw-trusted")
 
 
 async def test_an_unreachable_upstream_is_a_502_with_a_reason_and_a_record(stack: Stack, gw_calls: Settings,
