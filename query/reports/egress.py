@@ -106,11 +106,12 @@ class Policy:
 
 def policy(settings: Settings) -> Policy:
     """The policy of these settings; a wrong allow-list entry is a ConfigError naming it."""
-    return _policy(settings.webhook_allow, settings.webhook_allow_http)
+    return policy_of(settings.webhook_allow, settings.webhook_allow_http)
 
 
 @lru_cache(maxsize=8)
-def _policy(allow: str, allow_http: bool) -> Policy:
+def policy_of(allow: str, allow_http: bool) -> Policy:
+    """The policy of a `TRILHA_WEBHOOK_ALLOW` value and `TRILHA_WEBHOOK_ALLOW_HTTP` (cached: parsed once)."""
     networks, hosts = [], set()
     for entry in (e.strip().lower() for e in allow.split(",")):
         if not entry:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from tests.query import support
-from tests.stack import Stack
+from tests.stack import Stack, free_port
 
 Record = dict[str, Any]
 company = support.unique_company
@@ -53,6 +53,19 @@ async def serving(stack: Stack, name: str, company_id: str, records: list[Record
     async with service(stack, name) as (session, base):
         other = await token(stack, other_company) if other_company else {}
         yield Data(session, base, await token(stack, company_id), records, other)
+
+
+@asynccontextmanager
+async def listening(app: web.Application) -> AsyncIterator[int]:
+    """Serve `app` on 127.0.0.1 (a webhook receiver in the test's loop); yields its port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
 
 
 def when(record: Record) -> datetime:

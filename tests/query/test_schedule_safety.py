@@ -27,18 +27,10 @@ from query.scheduler import DELETED, REVOKED
 from services.settings import Settings
 from tests.query import report_support as rs
 from tests.query import support
-from tests.query.test_schedules import LOCAL, _created, _post, _runs, _scheduler, _slot, local
+from tests.query.test_schedules import LOCAL, Api, _created, _post, _runs, _scheduler, _slot, local
 from tests.stack import Stack, free_port
 
 NAME = "query-schedule-safety"
-
-
-@dataclass
-class Api:
-    session: ClientSession
-    base: str
-    ch: AsyncClient
-    stack: Stack
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +143,9 @@ async def failing() -> AsyncIterator[Failing]:
 
     app = web.Application()
     app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    state.url = f"http://127.0.0.1:{port}/hook"
-    yield state
-    await runner.cleanup()
+    async with rs.listening(app) as port:
+        state.url = f"http://127.0.0.1:{port}/hook"
+        yield state
 
 
 async def _until(check: Any, timeout: float = 60.0) -> None:
@@ -173,10 +161,7 @@ async def test_deleting_a_schedule_cancels_its_pending_retries(stack: Stack, ch:
     token = await asyncio.to_thread(support.create_token, stack, company)
     async with rs.service(stack, "query-safety-delete", webhook_allow=LOCAL) as (session, base):
         slot = _slot()
-        async with session.post(f"{base}/reports/schedules", json=_daily(slot, failing.url),
-                                headers=support.bearer(token)) as answer:
-            assert answer.status == 201, await answer.text()
-            sid = (await answer.json())["id"]
+        sid = await _schedule(session, base, token, failing.url, slot)
         name = f"sched-safety-delete-{sid[:6]}"
         stack.spawn(name, "scheduler", "--now", (slot + timedelta(seconds=30)).isoformat(),
                     settings=local(stack.settings, report_retry_s=1.5, scheduler_tick_s=0.3, report_max_attempts=9))
@@ -194,6 +179,14 @@ async def test_deleting_a_schedule_cancels_its_pending_retries(stack: Stack, ch:
             stack.stop(name, signal.SIGKILL)
 
 
+async def _schedule(session: ClientSession, base: str, token: str, url: str, slot: datetime) -> str:
+    """POST a daily webhook schedule with `token`; its id."""
+    async with session.post(f"{base}/reports/schedules", json=_daily(slot, url),
+                            headers=support.bearer(token)) as answer:
+        assert answer.status == 201, await answer.text()
+        return (await answer.json())["id"]
+
+
 async def _has(ch: AsyncClient, sid: str, status: str) -> bool:
     return any(r[2] == status for r in await _runs(ch, sid))
 
@@ -205,10 +198,7 @@ async def test_revoking_the_token_that_created_a_schedule_stops_its_deliveries(s
     other = await asyncio.to_thread(support.create_token, stack, company)
     async with rs.service(stack, "query-safety-revoke", webhook_allow=LOCAL) as (session, base):
         slot = _slot()
-        async with session.post(f"{base}/reports/schedules", json=_daily(slot, failing.url),
-                                headers=support.bearer(creator)) as answer:
-            assert answer.status == 201, await answer.text()
-            sid = (await answer.json())["id"]
+        sid = await _schedule(session, base, creator, failing.url, slot)
         creator_id = tokens.parse(creator)[0]  # type: ignore[index]
         assert support.cli(stack, "tokens", "revoke", creator_id).returncode == 0
         code, log = await _scheduler(stack, f"sched-safety-revoke-{sid[:6]}", local(stack.settings),

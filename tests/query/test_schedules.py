@@ -26,7 +26,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from services.records import RecordFactory
 from services.settings import Settings
 from tests.query import report_support as rs
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 SP = ZoneInfo("America/Sao_Paulo")
 
@@ -249,13 +249,9 @@ async def hook() -> AsyncIterator[Hook]:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    state.url = f"http://127.0.0.1:{port}/hook?key=s3cr3t"
-    yield state
-    await runner.cleanup()
+    async with rs.listening(app) as port:
+        state.url = f"http://127.0.0.1:{port}/hook?key=s3cr3t"
+        yield state
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:

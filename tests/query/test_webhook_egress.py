@@ -20,7 +20,7 @@ from query.errors import BadRequest
 from query.reports import egress, egress_guard, signing
 from query.reports.egress import Policy, check_url, non_public
 from services.settings import ConfigError
-from tests.stack import free_port
+from tests.query import report_support as rs
 
 OPEN = Policy()
 
@@ -53,20 +53,23 @@ def test_public_destinations_pass_and_are_rebuilt_from_the_checked_parts() -> No
 
 
 def test_the_allow_list_opens_exactly_what_it_names_and_plain_http_only_there() -> None:
-    rules = egress._policy("127.0.0.1/32, hooks.internal", False)  # noqa: SLF001 - the parsed setting
+    rules = egress.policy_of("127.0.0.1/32, hooks.internal", False)
     assert check_url("http://127.0.0.1:9000/hook", rules).ip == ipaddress.ip_address("127.0.0.1")
     assert check_url("http://hooks.internal/hook", rules).host == "hooks.internal"
     for url in ("http://127.0.0.2/", "https://[::1]/", "http://8.8.8.8/"):
         with pytest.raises(BadRequest):
             check_url(url, rules)
-    assert check_url("http://8.8.8.8/", egress._policy("", True)).ip  # noqa: SLF001 - explicit http setting
+    assert check_url("http://8.8.8.8/", egress.policy_of("", True)).ip
     with pytest.raises(ConfigError, match="TRILHA_WEBHOOK_ALLOW"):
-        egress._policy("10.0.0.0/8, not a host!", False)  # noqa: SLF001
+        egress.policy_of("10.0.0.0/8, not a host!", False)
 
 
 # --- property: no spelling of a non-public address is ever accepted --------------------------------------------
 
-_DENIED_V4 = [ipaddress.IPv4Network(n) for n in egress._V4_DENIED]  # noqa: SLF001 - the table under test
+_DENIED_V4 = [ipaddress.IPv4Network(n) for n in (  # IANA's special-purpose IPv4 blocks, written out independently
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4")]
 _DENIED_V6 = [ipaddress.IPv6Network(n) for n in ("::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
                                                   "2001:db8::/32", "100::/64", "64:ff9b:1::/48", "fec0::/10")]
 
@@ -177,15 +180,11 @@ async def test_the_guarded_connector_never_connects_to_a_refused_address() -> No
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with rs.listening(app) as port:
         literal = egress.Target(URL(f"http://127.0.0.1:{port}/b"), "127.0.0.1", ipaddress.ip_address("127.0.0.1"))
         for target, rules in ((check_url(f"https://localhost:{port}/a", OPEN), OPEN),  # resolves to loopback
-                              (literal, egress._policy("", True)),  # checked earlier, refused now  # noqa: SLF001
-                              (check_url(f"https://localhost:{port}/c", OPEN), egress._policy("::1/128", True))):
+                              (literal, egress.policy_of("", True)),  # checked earlier, refused now
+                              (check_url(f"https://localhost:{port}/c", OPEN), egress.policy_of("::1/128", True))):
             guard = egress_guard.Guard(target, rules)
             async with aiohttp.ClientSession(connector=egress_guard.guarded_connector(guard)) as session:
                 with pytest.raises(aiohttp.ClientError):
@@ -193,7 +192,7 @@ async def test_the_guarded_connector_never_connects_to_a_refused_address() -> No
             assert guard.refused, target.url
         with pytest.raises(BadRequest, match="not public"):
             await egress_guard.check_destination(f"https://localhost:{port}/", OPEN)
-        allowed = egress._policy("127.0.0.1/32", False)  # noqa: SLF001
+        allowed = egress.policy_of("127.0.0.1/32", False)
         target = await egress_guard.check_destination(f"http://127.0.0.1:{port}/ok", allowed)
         guard = egress_guard.Guard(target, allowed)
         async with aiohttp.ClientSession(connector=egress_guard.guarded_connector(guard)) as session:
@@ -201,8 +200,6 @@ async def test_the_guarded_connector_never_connects_to_a_refused_address() -> No
                 assert answer.status == 200
         await asyncio.sleep(0)
         assert hits == ["/ok"], "only the allow-listed delivery reached the listener"
-    finally:
-        await runner.cleanup()
 
 
 def test_a_signature_verifies_only_for_the_same_secret_body_and_a_fresh_time() -> None:
