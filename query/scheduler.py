@@ -31,16 +31,12 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query import tokens
-from query.reports import csv_export, delivery, egress, recurrence, schedules, sql
-from query.reports.fields import word
-from query.reports.filters import ReportFilter, View
+from query.reports import delivery, egress, recurrence, run_output, schedules
 from query.reports.schedules import RunState, Schedule
 from services import clients, deps, logs, metrics
 from services.settings import ConfigError, Settings
@@ -203,45 +199,7 @@ class Scheduler:
 
     async def deliver(self, schedule: Schedule, at: datetime,
                       period: tuple[datetime, datetime]) -> tuple[int, int, str]:
-        """Write the CSV for the run's period to a spool file, then hand it to the destination."""
-        flt = schedule.report_filter(*period)
-        view = View(schedule.recurrence.tz, schedule.spec.get("lang", "pt"))
-        spool = delivery.base_dir(self.settings) / ".spool" / f"{schedule.schedule_id}-{_millis(at)}.csv"
-        spool.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            size = await self._spool(schedule, flt, view, spool)
-            rows = await self._count(schedule, flt)
-            name = (f"{word('file_name', view.lang)}_{at.astimezone(view.tz):%Y-%m-%d_%H%M}_"
-                    f"{schedule.schedule_id[:8]}.csv")
-            dest = schedule.destination
-            if dest.kind == "directory":
-                target = await asyncio.to_thread(delivery.to_directory, self.settings, schedule.company_id, dest,
-                                                 spool, name)
-            else:
-                headers = {"Idempotency-Key": f"{schedule.schedule_id}-{_millis(at)}",
-                           "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": _iso(at),
-                           "X-Trilha-Period-From": _iso(period[0]), "X-Trilha-Period-Until": _iso(period[1]),
-                           "X-Trilha-Rows": str(rows)}
-                outcome = await delivery.to_webhook(self.settings, dest, schedule.secret, spool, name, headers)
-                target = f"{dest.describe()} {outcome}"
-            return rows, size, target
-        finally:
-            spool.unlink(missing_ok=True)
-
-    async def _spool(self, schedule: Schedule, flt: ReportFilter, view: View, spool: Path) -> int:
-        size = 0
-        with spool.open("wb") as out:
-            async with aclosing(csv_export.stream(self.ch, flt, schedule.company_id, view, schedule.csv)) as chunks:
-                async for chunk in chunks:
-                    out.write(chunk)
-                    size += len(chunk)
-        return size
-
-    async def _count(self, schedule: Schedule, flt: ReportFilter) -> int:
-        cond = sql.where(flt, schedule.company_id)
-        result = await self.ch.query(f"SELECT uniqExact(query_id) FROM calls WHERE {cond.sql}",
-                                     parameters=cond.params)
-        return int(result.result_rows[0][0])
+        return await run_output.produce(self.settings, self.ch, schedule, at, period)
 
 
 def _failure(exc: Exception) -> tuple[str, str, bool]:
@@ -249,14 +207,6 @@ def _failure(exc: Exception) -> tuple[str, str, bool]:
     if isinstance(exc, delivery.DeliveryError):
         return str(exc), exc.detail, exc.final
     return INTERNAL, f"{type(exc).__name__}: {exc}"[:500], False
-
-
-def _millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def clock_from(now: str | None) -> Clock:

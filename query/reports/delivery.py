@@ -120,7 +120,8 @@ def to_directory(settings: Settings, company_id: str, dest: Destination, source:
         shutil.copyfile(source, partial)
         os.replace(partial, folder / file_name)
     except OSError as exc:
-        raise DeliveryError(f"cannot write {folder / file_name}: {exc.strerror or exc}") from None
+        raise DeliveryError("could not write the report into its folder on the server",
+                            f"cannot write {folder / file_name}: {exc.strerror or exc}") from None
     return str(folder / file_name)
 
 

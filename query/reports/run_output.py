@@ -1,0 +1,69 @@
+"""What one scheduled run produces and where it goes: the CSV of the run's period, written to a
+spool file (so a slow receiver never holds a ClickHouse query open), counted, then handed to the
+schedule's destination — a directory, or a signed webhook POST whose `Idempotency-Key` names the
+run so a receiver can tell a retry from a new report."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from datetime import UTC, datetime
+from pathlib import Path
+
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from query.reports import csv_export, delivery, sql
+from query.reports.fields import word
+from query.reports.filters import ReportFilter, View
+from query.reports.schedules import Schedule
+from services.settings import Settings
+
+
+async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: datetime,
+                  period: tuple[datetime, datetime]) -> tuple[int, int, str]:
+    """Write the CSV for the run's period to a spool file, then deliver it; (rows, bytes, target)."""
+    flt = schedule.report_filter(*period)
+    view = View(schedule.recurrence.tz, schedule.spec.get("lang", "pt"))
+    spool = delivery.base_dir(settings) / ".spool" / f"{schedule.schedule_id}-{_millis(at)}.csv"
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        size = await _spool(ch, schedule, flt, view, spool)
+        rows = await _count(ch, schedule, flt)
+        name = f"{word('file_name', view.lang)}_{at.astimezone(view.tz):%Y-%m-%d_%H%M}_{schedule.schedule_id[:8]}.csv"
+        dest = schedule.destination
+        if dest.kind == "directory":
+            target = await asyncio.to_thread(delivery.to_directory, settings, schedule.company_id, dest, spool, name)
+        else:
+            headers = {"Idempotency-Key": f"{schedule.schedule_id}-{_millis(at)}",
+                       "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": _iso(at),
+                       "X-Trilha-Period-From": _iso(period[0]), "X-Trilha-Period-Until": _iso(period[1]),
+                       "X-Trilha-Rows": str(rows)}
+            outcome = await delivery.to_webhook(settings, dest, schedule.secret, spool, name, headers)
+            target = f"{dest.describe()} {outcome}"
+        return rows, size, target
+    finally:
+        spool.unlink(missing_ok=True)
+
+
+async def _spool(ch: AsyncClient, schedule: Schedule, flt: ReportFilter, view: View, spool: Path) -> int:
+    size = 0
+    with spool.open("wb") as out:
+        async with aclosing(csv_export.stream(ch, flt, schedule.company_id, view, schedule.csv)) as chunks:
+            async for chunk in chunks:
+                out.write(chunk)
+                size += len(chunk)
+    return size
+
+
+async def _count(ch: AsyncClient, schedule: Schedule, flt: ReportFilter) -> int:
+    cond = sql.where(flt, schedule.company_id)
+    result = await ch.query(f"SELECT uniqExact(query_id) FROM calls WHERE {cond.sql}", parameters=cond.params)
+    return int(result.result_rows[0][0])
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
