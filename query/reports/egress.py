@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +50,7 @@ _V6_DENIED = {  # inside 2000::/3 (the only global unicast block); everything ou
 _V4_NETS = [(ipaddress.IPv4Network(n), why) for n, why in _V4_DENIED.items()]
 _V6_NETS = [(ipaddress.IPv6Network(n), why) for n, why in _V6_DENIED.items()]
 _GLOBAL_V6 = ipaddress.IPv6Network("2000::/3")
+_LOOPBACK_V4, _LOOPBACK_V6 = ipaddress.IPv4Network("127.0.0.0/8"), ipaddress.IPv6Network("::1/128")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"),)
 _COMPAT = ipaddress.IPv6Network("::/96")
 _DOTTED_QUAD = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
@@ -93,6 +95,13 @@ class Policy:
     networks: tuple[Network, ...] = ()
     hosts: frozenset[str] = frozenset()
     allow_http: bool = False
+    protected: tuple[tuple[Network, int], ...] = ()  # Trilha's own ClickHouse: never, allow-listed or not
+
+    def protects(self, ip: Address, port: int | None) -> bool:
+        """Whether (ip, port) is a service of this installation that no webhook may reach."""
+        inner = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        return any(a in net and port == p for a in (ip, inner) if a is not None for net, p in self.protected
+                   if net.version == a.version)
 
     def allowed(self, ip: Address) -> bool:
         """Listed by the operator, or public (an embedded IPv4 may be listed too)."""
@@ -106,12 +115,15 @@ class Policy:
 
 def policy(settings: Settings) -> Policy:
     """The policy of these settings; a wrong allow-list entry is a ConfigError naming it."""
-    return policy_of(settings.webhook_allow, settings.webhook_allow_http)
+    return policy_of(settings.webhook_allow, settings.webhook_allow_http, settings.clickhouse_url)
 
 
 @lru_cache(maxsize=8)
-def policy_of(allow: str, allow_http: bool) -> Policy:
-    """The policy of a `TRILHA_WEBHOOK_ALLOW` value and `TRILHA_WEBHOOK_ALLOW_HTTP` (cached: parsed once)."""
+def policy_of(allow: str, allow_http: bool, clickhouse_url: str = "") -> Policy:
+    """The policy of a `TRILHA_WEBHOOK_ALLOW` value and `TRILHA_WEBHOOK_ALLOW_HTTP` (cached: parsed once).
+
+    ClickHouse's own HTTP address stays refused even inside an allow-listed range: its `?query=`
+    runs SQL, which is how issue 10's tenant minted a token for another company."""
     networks, hosts = [], set()
     for entry in (e.strip().lower() for e in allow.split(",")):
         if not entry:
@@ -123,7 +135,23 @@ def policy_of(allow: str, allow_http: bool) -> Policy:
                 raise ConfigError(f"TRILHA_WEBHOOK_ALLOW: {entry!r} is neither a CIDR (10.1.0.0/16) nor a "
                                   "host name (hooks.internal)") from None
             hosts.add(entry.rstrip("."))
-    return Policy(tuple(networks), frozenset(hosts), allow_http)
+    return Policy(tuple(networks), frozenset(hosts), allow_http, _protected(clickhouse_url))
+
+
+def _protected(url: str) -> tuple[tuple[Network, int], ...]:
+    """ClickHouse's (address, port) pairs; on loopback, the whole loopback range (127.0.0.2 reaches it too)."""
+    if not url:
+        return ()
+    parts = URL(url)
+    port = parts.port or 8123
+    try:
+        found = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(parts.host or "", port)}
+    except (OSError, UnicodeError, ValueError):
+        found = set()
+    nets: list[Network] = []
+    for ip in found:
+        nets += [_LOOPBACK_V4, _LOOPBACK_V6] if ip.is_loopback else [ipaddress.ip_network(ip)]
+    return tuple((net, port) for net in dict.fromkeys(nets))
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,8 @@ def check_url(text: object, rules: Policy, parameter: str = "destination.url") -
                          "X-Trilha-Signature header instead", parameter)
     host, ip, port = _host_and_port(authority, parameter)
     target = Target(_rebuild(scheme, host, ip, port, path, parameter), host, ip)
+    if ip is not None and rules.protects(ip, target.url.port):
+        raise BadRequest(f"{parameter} points to Trilha's own database: {HELP}", parameter)
     if ip is not None and not rules.allowed(ip):
         raise BadRequest(f"{parameter} points to an address that is not public ({non_public(ip)}): {HELP}"
                          f"{ALLOW_HINT}", parameter)
@@ -172,8 +202,12 @@ def http_allowed(target: Target, rules: Policy, addresses: Iterable[Address]) ->
     return rules.allow_http or target.host in rules.hosts or (bool(found) and all(map(rules.listed, found)))
 
 
-def addresses_allowed(target: Target, rules: Policy, addresses: list[Address]) -> str | None:
+def addresses_allowed(target: Target, rules: Policy, addresses: list[Address], port: int | None = None
+                      ) -> str | None:
     """None when every address may be reached for this target, else the class of the first refusal."""
+    port = target.url.port if port is None else port
+    if any(rules.protects(ip, port) for ip in addresses):
+        return "Trilha's own database"
     if target.host in rules.hosts:
         return None
     for ip in addresses:

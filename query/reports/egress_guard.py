@@ -72,7 +72,7 @@ class Guard:
     def socket(self, addr_info: tuple) -> socket.socket:
         """aiohttp's socket_factory: the last point before connect(), with the final address."""
         family, kind, proto, _, sockaddr = addr_info
-        why = addresses_allowed(self.target, self.rules, [sockaddr_ip(sockaddr)])
+        why = addresses_allowed(self.target, self.rules, [sockaddr_ip(sockaddr)], sockaddr[1])
         if why is not None:
             self.refused = why
             raise Refused(f"destination refused: {why}")
@@ -89,7 +89,7 @@ class _CheckedResolver(AbstractResolver):
                       ) -> list[ResolveResult]:
         found = await self.inner.resolve(host, port, family)
         why = addresses_allowed(self.guard.target, self.guard.rules,
-                                [ipaddress.ip_address(r["host"]) for r in found])
+                                [ipaddress.ip_address(r["host"]) for r in found], port or None)
         if why is not None:
             self.guard.refused = why
             raise Refused(f"destination refused: {why}")

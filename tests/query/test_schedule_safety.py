@@ -23,6 +23,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query import tokens
 from query.reports import egress, schedules
+from query.reports.delivery import REFUSED
 from query.scheduler import DELETED, REVOKED
 from services.settings import Settings
 from tests.query import report_support as rs
@@ -108,15 +109,18 @@ async def test_a_stored_internal_webhook_is_refused_at_delivery_and_clickhouse_g
             assert await _minted(api.ch, tid) == 0, f"ClickHouse ran the SQL in the URL ({minted[tid]})"
             runs = await _runs(api.ch, sid)
             assert [(r[1], r[2]) for r in runs] == [(1, "started"), (1, "abandoned")], runs
-            assert runs[-1][3] == "refused destination: the webhook's address is not allowed"
+            assert runs[-1][3] == REFUSED
         refused = (await _runs(api.ch, closed))[-1]
-        assert refused[3] == "refused destination: the webhook's address is not allowed", "no port state leaks"
+        assert refused[3] == REFUSED, "no port state leaks"
         assert "query=" not in log and "INSERT" not in log, "no query string in the operator's log"
 
         code, log = await _scheduler(api.stack, f"sched-safety-closed-{company[-6:]}", local(
             api.stack.settings, report_max_attempts=1), slot + timedelta(days=1, seconds=30))
         error = (await _runs(api.ch, closed))[-1][3]
         assert error == "could not connect to the receiver", "an allow-listed closed port: the class, not the port"
+        for tid, sid in sids.items():  # 127.0.0.1 allow-listed now, but ClickHouse itself never is
+            assert await _minted(api.ch, tid) == 0, f"ClickHouse ran the SQL in the URL ({minted[tid]}, allow-listed)"
+            assert [r[2:] for r in (await _runs(api.ch, sid))[-2:]] == [("started", ""), ("abandoned", REFUSED)]
     finally:
         for sid in [*sids.values(), closed]:
             await schedules.delete(api.ch, company, sid)

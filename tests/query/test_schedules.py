@@ -153,6 +153,14 @@ async def test_a_bad_schedule_is_a_400_naming_the_field(api: Api, someone: dict[
     assert answer["error"]["parameter"] == parameter
 
 
+async def test_clickhouse_is_refused_even_inside_the_allow_listed_range(api: Api, someone: dict[str, str]) -> None:
+    ch_url = api.stack.settings.clickhouse_url.rstrip("/")  # on 127.0.0.1, which this service allow-lists
+    for url in (f"{ch_url}/?query=SELECT+1", ch_url.replace("127.0.0.1", "localhost") + "/"):
+        status, answer = await _post(api, someone, {"recurrence": {"frequency": "daily"},
+                                                    "destination": {"type": "webhook", "url": url}})
+        assert status == 400 and "own database" in answer["error"]["message"], answer
+
+
 async def test_schedules_are_created_listed_and_deleted_within_one_company(api: Api) -> None:
     mine, theirs = rs.company("rep-sched-api"), rs.company("rep-sched-api-other")
     headers, other = await rs.token(api.stack, mine), await rs.token(api.stack, theirs)

@@ -64,6 +64,17 @@ def test_the_allow_list_opens_exactly_what_it_names_and_plain_http_only_there() 
         egress.policy_of("10.0.0.0/8, not a host!", False)
 
 
+def test_clickhouse_stays_refused_inside_an_allow_listed_range() -> None:
+    rules = egress.policy_of("127.0.0.0/8, ::1/128", True, "http://127.0.0.1:8123")
+    for url in ("http://127.0.0.1:8123/?query=SELECT+1", "http://127.0.0.2:8123/", "http://[::ffff:127.0.0.1]:8123/",
+                "http://[::1]:8123/"):
+        with pytest.raises(BadRequest, match="own database"):
+            check_url(url, rules)
+    assert check_url("http://127.0.0.1:9000/hook", rules).ip
+    named = check_url("http://localhost:8123/", rules)
+    assert egress.addresses_allowed(named, rules, [ipaddress.ip_address("127.0.0.1")]) == "Trilha's own database"
+
+
 # --- property: no spelling of a non-public address is ever accepted --------------------------------------------
 
 _DENIED_V4 = [ipaddress.IPv4Network(n) for n in (  # IANA's special-purpose IPv4 blocks, written out independently
