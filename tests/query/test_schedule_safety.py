@@ -93,36 +93,53 @@ async def _stored(ch: AsyncClient, company: str, token_id: str, url: str, slot: 
     return (await schedules.create(ch, company, token_id, spec)).schedule_id
 
 
-async def test_a_stored_internal_webhook_is_refused_at_delivery_and_clickhouse_gets_nothing(api: Api) -> None:
+@pytest.fixture
+async def spy() -> AsyncIterator[tuple[int, list[str]]]:
+    """An internal service on 127.0.0.1 that records every request reaching it: (port, paths)."""
+    hits: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    async with rs.listening(app) as port:
+        yield port, hits
+
+
+async def test_a_stored_internal_webhook_is_refused_at_delivery_and_clickhouse_gets_nothing(
+        api: Api, spy: tuple[int, list[str]]) -> None:
     company = rs.company("safety-deliver")
     token_id, _ = await tokens.create(api.ch, company)
-    slot = _slot()
+    slot, (spy_port, hits) = _slot(), spy
     minted = {"minted00literal0": "127.0.0.1", "minted00hostname": "localhost"}  # a name resolved at delivery
     sids = {tid: await _stored(api.ch, company, token_id, _minting_url(api.stack, tid, host), slot)
             for tid, host in minted.items()}
+    spied = [await _stored(api.ch, company, token_id, f"http://{host}:{spy_port}/{host}", slot)
+             for host in ("127.0.0.1", "localhost", "[::ffff:127.0.0.1]")]
     closed = await _stored(api.ch, company, token_id, f"http://127.0.0.1:{free_port()}/hook", slot)
     try:
         code, log = await _scheduler(api.stack, f"sched-safety-deliver-{company[-6:]}", api.stack.settings,
                                      slot + timedelta(seconds=30))
         assert code == 1, log
-        for tid, sid in sids.items():
-            assert await _minted(api.ch, tid) == 0, f"ClickHouse ran the SQL in the URL ({minted[tid]})"
+        assert hits == [], "no request reached the internal service"
+        for sid in [*sids.values(), *spied, closed]:
             runs = await _runs(api.ch, sid)
-            assert [(r[1], r[2]) for r in runs] == [(1, "started"), (1, "abandoned")], runs
-            assert runs[-1][3] == REFUSED
-        refused = (await _runs(api.ch, closed))[-1]
-        assert refused[3] == REFUSED, "no port state leaks"
+            assert [(r[1], r[2:]) for r in runs] == [(1, ("started", "")), (1, ("abandoned", REFUSED))], runs
+        assert [await _minted(api.ch, tid) for tid in minted] == [0, 0], "ClickHouse ran the SQL in the URL"
         assert "query=" not in log and "INSERT" not in log, "no query string in the operator's log"
 
         code, log = await _scheduler(api.stack, f"sched-safety-closed-{company[-6:]}", local(
             api.stack.settings, report_max_attempts=1), slot + timedelta(days=1, seconds=30))
         error = (await _runs(api.ch, closed))[-1][3]
         assert error == "could not connect to the receiver", "an allow-listed closed port: the class, not the port"
+        assert sorted(hits) == ["/127.0.0.1", "/[::ffff:127.0.0.1]", "/localhost"], "allow-listed: delivered"
         for tid, sid in sids.items():  # 127.0.0.1 allow-listed now, but ClickHouse itself never is
             assert await _minted(api.ch, tid) == 0, f"ClickHouse ran the SQL in the URL ({minted[tid]}, allow-listed)"
             assert [r[2:] for r in (await _runs(api.ch, sid))[-2:]] == [("started", ""), ("abandoned", REFUSED)]
     finally:
-        for sid in [*sids.values(), closed]:
+        for sid in [*sids.values(), *spied, closed]:
             await schedules.delete(api.ch, company, sid)
 
 
