@@ -24,7 +24,7 @@ from dataclasses import replace
 from aiohttp import ClientSession, ClientTimeout, web
 
 import schemas
-from query import auth, console, errors, events_http
+from query import auth, console, errors, events_http, openapi_doc
 from query.fair_use import CompanySlots
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_clickhouse)
     app.add_routes([web.get("/healthz", readyz), web.get("/readyz", readyz), web.get("/livez", livez),
                     web.get("/metrics", auth.public(metrics.handler(registry))),
-                    web.get("/openapi.yaml", openapi)])
+                    web.get("/openapi.yaml", openapi), web.get(f"/{openapi_doc.CONTRACT_FILE}", contract)])
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
@@ -121,8 +121,15 @@ async def readyz(request: web.Request) -> web.Response:
 
 @auth.public
 async def openapi(_: web.Request) -> web.Response:
-    """The OpenAPI document of this service (`schemas/openapi.yaml`), for clients and humans."""
-    return web.Response(text=schemas.read_text("openapi.yaml"), content_type="application/yaml", charset="utf-8")
+    """The OpenAPI document of this service (`schemas/openapi.yaml`, made whole), for clients and humans."""
+    return web.Response(text=openapi_doc.served(), content_type="application/yaml", charset="utf-8")
+
+
+@auth.public
+async def contract(_: web.Request) -> web.Response:
+    """The call-record contract the OpenAPI document describes records by, as it is kept."""
+    return web.Response(text=schemas.read_text(openapi_doc.CONTRACT_FILE), content_type="application/json",
+                        charset="utf-8")
 
 
 @web.middleware
