@@ -55,6 +55,8 @@ def create_app(settings: Settings) -> web.Application:
     app["metrics"] = registry = metrics.Registry()
     registry.counter("trilha_query_requests_total", "HTTP requests answered, by route, method and status")
     registry.histogram("trilha_query_request_seconds", "time to answer an HTTP request, by route")
+    registry.counter("trilha_query_token_lookups_total", "ClickHouse queries spent on authentication: a token's "
+                     "row, or a refresh of the set of token ids")
     auth.setup(app, app["settings"])
     app["search_slots"] = CompanySlots(settings.query_searches_per_company, "searches or report queries")
     app["export_slots"] = CompanySlots(settings.query_exports_per_company, "CSV exports")

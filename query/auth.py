@@ -100,8 +100,12 @@ async def _row(request: web.Request, gate: Gate, token_id: str) -> tokens.TokenR
     cached = gate.rows.get(token_id)
     if cached is not None:
         return cached[0]
-    ch = request.app["ch"]
-    row = await tokens.lookup(ch, token_id) if await gate.known.exists(ch, token_id) else None
+    ch, refreshes = request.app["ch"], gate.known.refreshes
+    exists = await gate.known.exists(ch, token_id)
+    row = await tokens.lookup(ch, token_id) if exists else None
+    lookups = request.app["metrics"].counter("trilha_query_token_lookups_total", "")
+    lookups.inc(gate.known.refreshes - refreshes, kind="ids")
+    lookups.inc(1 if exists else 0, kind="row")
     gate.rows.put(token_id, row)
     return row
 
@@ -119,15 +123,19 @@ async def _verdict(request: web.Request, gate: Gate, token: str) -> Principal | 
     return Principal(row.token_id, row.company_id, row.user_id or None)
 
 
-def _guess_budget(request: web.Request, gate: Gate, token: str) -> None:
-    """429 before any lookup when this address used up its failures and the token is not known good."""
+def _guess_budget(request: web.Request, gate: Gate, token: str) -> bool:
+    """Charge this address one failure up front, unless the token is known good (then False);
+    429 before any lookup when the address has none left. The charge is given back on success, so
+    only failures cost, and a burst of concurrent guesses is stopped as well as a sequence."""
     parsed = tokens.parse(token)
-    if parsed is not None and gate.good.get(parsed[0], 0.0) > time.monotonic() - GOOD_SECONDS:
-        return
-    wait = gate.failures.wait(request.remote or "")
+    seen = gate.good.get(parsed[0]) if parsed is not None else None
+    if seen is not None and seen > time.monotonic() - GOOD_SECONDS:
+        return False
+    wait = gate.failures.take(request.remote or "")
     if wait:
         raise TooManyRequests("too many failed authentications from this address: check the token, then "
                               "try again later", retry_after=wait)
+    return True
 
 
 @web.middleware
@@ -136,11 +144,12 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return await handler(request)
     gate: Gate = request.app["auth_gate"]
     token = _presented(request)
-    _guess_budget(request, gate, token)
+    charged = _guess_budget(request, gate, token)
     verdict = await _verdict(request, gate, token)
     if isinstance(verdict, str):
-        gate.failures.take(request.remote or "")
         raise Unauthorized(verdict)
+    if charged:
+        gate.failures.give_back(request.remote or "")
     gate.good[verdict.token_id] = time.monotonic()
     if len(gate.good) > _CACHE_MAX:
         gate.good.clear()

@@ -19,7 +19,6 @@ from query.events_params import EventsRequest
 from query.fair_use import Budgeted
 
 CURSOR_KIND = "events"
-SLOT_WAIT_S = 2.0
 
 
 def platform_body(status: int, message: str, parameter: str | None) -> dict[str, Any]:
@@ -50,11 +49,11 @@ async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest
 
 async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
     """A q/Tags page within the company's fair share: a slot of its own (waiting up to
-    `SLOT_WAIT_S`, else 429) and a time budget across the search's queries (503 beyond it)."""
+    TRILHA_QUERY_SLOT_WAIT_S, else 429) and a time budget across the search's queries (503 beyond it)."""
     settings = request.app["settings"]
     if wanted.cursor:
         cursor.verify(wanted.cursor, settings.cursor_secret)  # an altered or foreign cursor costs no query
-    async with request.app["search_slots"].hold(company, SLOT_WAIT_S):
+    async with request.app["search_slots"].hold(company, settings.query_slot_wait_s):
         return await _page(Budgeted(request.app["ch"], settings.query_search_budget_s), settings.cursor_secret,
                            company, wanted)
 

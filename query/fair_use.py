@@ -60,12 +60,10 @@ class Buckets:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate if self.rate > 0 else 60.0
 
-    def wait(self, key: str) -> float:
-        """Like `take` without taking: 0.0 when one is available, else the seconds until it is."""
+    def give_back(self, key: str) -> None:
+        """Return one taken by `take` (e.g. the attempt turned out not to be a failure)."""
         bucket = self._bucket(key, time.monotonic())
-        if bucket.tokens >= 1.0:
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate if self.rate > 0 else 60.0
+        bucket.tokens = min(float(self.burst), bucket.tokens + 1.0)
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled (they hold no memory of anything); all if none has."""

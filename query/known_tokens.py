@@ -31,6 +31,7 @@ class KnownTokenIds:
         self.ids: set[str] = set()
         self.loaded_at = float("-inf")
         self.newest_ms = 0
+        self.refreshes = 0  # how many queries the set cost, for the metrics
         self._lock = asyncio.Lock()
 
     async def exists(self, ch: AsyncClient, token_id: str) -> bool:
@@ -48,6 +49,7 @@ class KnownTokenIds:
             if pause > 0:
                 await asyncio.sleep(pause)
             started = time.monotonic()
+            self.refreshes += 1
             since = max(0, self.newest_ms - _OVERLAP_MS) if self.ids else 0
             for token_id, created_ms in await tokens.ids_created_since(ch, since):
                 self.ids.add(token_id)

@@ -46,6 +46,7 @@ class Settings:
                                                  "(a new token's first request waits at most this long)")
     query_searches_per_company: int = _setting(2, "query: q/Tags searches one company may run at once")
     query_search_budget_s: float = _setting(10.0, "query: time one q/Tags search may take in ClickHouse")
+    query_slot_wait_s: float = _setting(2.0, "query: a search or report query waits this long for a slot, then 429")
     query_exports_per_company: int = _setting(2, "query: CSV exports one company may stream at once (429 beyond)")
     data_dir: str = _setting("./var", "embedded stack's data, pid files and local state")
     cursor_secret: str = _setting("", "key that signs paging cursors (random per data dir if empty)")

@@ -28,8 +28,12 @@ CSV_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "sep", "bom")
 PRINT_PARAMS = (*FILTER_NAMES, *VIEW_NAMES)
 STATS_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "bucket")
 _SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
-SLOT_WAIT_S = 2.0  # a report query waits this long for one of its company's slots, then 429
 MAX_CURSOR = 4096
+
+
+def _slot_wait(request: web.Request) -> float:
+    """How long a report query waits for one of its company's slots before it is a 429."""
+    return request.app["settings"].query_slot_wait_s
 
 
 def _cursor(params: dict[str, str]) -> str | None:
@@ -55,7 +59,7 @@ async def api_logs(request: web.Request) -> web.Response:
     company = principal(request).company_id
     secret = request.app["settings"].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
-    async with request.app["search_slots"].hold(company, SLOT_WAIT_S):
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
         return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
 
 
@@ -93,7 +97,7 @@ async def api_logs_print(request: web.Request) -> web.Response:
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
     company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, SLOT_WAIT_S):
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
         found = await newest.rows(
             request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
             print_view.PRINT_LIMIT + 1)
@@ -110,7 +114,7 @@ async def api_logs_stats(request: web.Request) -> web.Response:
     flt = parse_filter(params, view.tz)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
     company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, SLOT_WAIT_S):
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
         return json_response(await stats.compute(request.app["ch"], flt, company, view, bucket))
 
 
