@@ -44,10 +44,10 @@ class Settings:
     query_auth_failure_burst: int = _setting(20, "query: failed authentications from one address before 429s")
     query_unknown_token_s: float = _setting(1.0, "query: the set of token ids is refreshed at most this often "
                                                  "(a new token's first request waits at most this long)")
-    query_searches_per_company: int = _setting(2, "query: q/Tags searches one company may run at once")
+    query_searches_per_company: int = _setting(1, "query: q/Tags searches one company may run at once")
     query_search_budget_s: float = _setting(10.0, "query: time one q/Tags search may take in ClickHouse")
     query_slot_wait_s: float = _setting(2.0, "query: a search or report query waits this long for a slot, then 429")
-    query_exports_per_company: int = _setting(2, "query: CSV exports one company may stream at once (429 beyond)")
+    query_exports_per_company: int = _setting(1, "query: CSV exports one company may stream at once (429 beyond)")
     data_dir: str = _setting("./var", "embedded stack's data, pid files and local state")
     cursor_secret: str = _setting("", "key that signs paging cursors (random per data dir if empty)")
     batch_max_rows: int = _setting(100_000, "ingest: rows that make a batch full")
