@@ -237,3 +237,10 @@ def test_the_document_ends_inside_components_schemas() -> None:
     document = yaml.safe_load(schemas.read_text("openapi.yaml"))
     assert list(document)[-1] == "components" and list(document["components"])[-1] == "schemas"
 
+
+
+async def test_a_search_past_its_time_budget_is_a_503_saying_narrow_it(stack: Stack, headers: dict[str, str]) -> None:
+    async with query_service(stack, "query-budget", query_search_budget_s=0.0) as running:
+        answer = await running.post("/events", {"Tags": {"env": "prod"}}, headers=headers)
+    assert answer.status == 503 and "narrow it" in answer.body["Status"]["message"]
+    assert answer.headers["Retry-After"] == "5"
