@@ -208,11 +208,13 @@ async def test_health_does_not_queue_behind_heavy_queries(stack: Stack) -> None:
                 return hang
 
         real, app._state["ch"] = app["ch"], Stuck()  # noqa: SLF001
-        async with ClientSession() as http:
-            for path in ("/healthz", "/readyz", "/livez"):
-                async with http.get(server.make_url(path)) as answer:
-                    assert answer.status == 200, (path, await answer.text())
-        app._state["ch"] = real  # noqa: SLF001
+        try:
+            async with ClientSession() as http:
+                for path in ("/healthz", "/readyz", "/livez"):
+                    async with http.get(server.make_url(path)) as answer:
+                        assert answer.status == 200, (path, await answer.text())
+        finally:
+            app._state["ch"] = real  # noqa: SLF001
     finally:
         await server.close()
 
