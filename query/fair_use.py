@@ -107,7 +107,8 @@ class CompanySlots:
 
 class Budgeted:
     """A ClickHouse client whose `raw_query` calls share one time budget: each gets the budget's
-    remainder as `max_execution_time`, and none starts once it is spent (503, "narrow it")."""
+    remainder as `max_execution_time`, and none starts once it is spent (503, "narrow it"); each
+    runs on one thread, so a heavy search leaves the other cores to other companies."""
 
     def __init__(self, ch: Any, seconds: float) -> None:
         self._ch, self._deadline = ch, time.monotonic() + seconds
@@ -117,7 +118,7 @@ class Budgeted:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise Unavailable(TOOK_TOO_LONG)
-        limited = {**(settings or {}), "max_execution_time": max(1, math.ceil(left))}
+        limited = {**(settings or {}), "max_execution_time": max(1, math.ceil(left)), "max_threads": 1}
         return await self._ch.raw_query(query, parameters=parameters, settings=limited, fmt=fmt)
 
     def __getattr__(self, name: str) -> Any:

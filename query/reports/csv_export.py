@@ -75,7 +75,8 @@ async def stream(ch: AsyncClient, flt: ReportFilter, company_id: str, view: View
     """
     stmt = sql.rendered(flt, company_id, view.lang, view.tz.key)
     settings = {"format_csv_delimiter": options.sep, "output_format_csv_crlf_end_of_line": 1,
-                "max_execution_time": 0}
+                "max_execution_time": 0, "max_threads": 1}  # one core: an export is never short of time,
+    #                                                         the other companies' lookups are
     source = await ch.raw_stream(stmt.sql, parameters=stmt.params, settings=settings, fmt="CSV")
     async with source:
         yield header(view.lang, options)

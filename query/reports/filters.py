@@ -162,7 +162,7 @@ def parse_status(value: str, parameter: str = "status") -> tuple[int, int]:
     if klass:
         first = int(klass.group(1)) * 100
         return first, first + 99
-    if value.isdigit() and 100 <= int(value) <= 599:
+    if value.isascii() and value.isdigit() and 100 <= int(value) <= 599:
         return int(value), int(value)
     raise BadRequest(f"{parameter} must be an HTTP status code from 100 to 599 (e.g. 404) or a class "
                      f"1xx to 5xx (e.g. 4xx), not {shown(value)}", parameter)

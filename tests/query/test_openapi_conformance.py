@@ -23,7 +23,7 @@ from services.netcheck import wait_for_port
 from tests.query.support import bearer, create_token, unique_company
 from tests.stack import Stack, free_port
 
-EXAMPLES = 40  # per operation: a few minutes for the whole document on a loaded 2-core machine
+EXAMPLES = 60  # per operation: a few minutes for the whole document on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
