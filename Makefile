@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench-ingest bench-query bench-gateway clean
+.PHONY: install run test lint bench-ingest bench-query bench-gateway bench-abuse clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ bench-query: install
 
 bench-gateway: install
 	$(BIN)/python -m tests.bench.bench_gateway
+
+bench-abuse: install
+	$(BIN)/python -m tests.bench.bench_abuse
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

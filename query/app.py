@@ -3,8 +3,12 @@
 `create_app(settings)` assembles the route tables of each feature module (`query.events_http`,
 `query.reports.http`, `query.console`) behind the same middlewares: request metrics, JSON errors
 and token authentication. One ClickHouse client (no session, safe to share between concurrent
-requests) lives in `app["ch"]` for the application's lifetime; `/healthz` and `/metrics` answer
-without a token.
+requests) lives in `app["ch"]` for the application's lifetime; `/livez`, `/readyz`, `/healthz`
+and `/metrics` answer without a token.
+
+Health is honest under load: `/livez` says the process answers (no ClickHouse involved), and
+`/readyz` (also at `/healthz`) asks ClickHouse's `/ping` over a connection of its own, so it
+never queues behind the service's heavy queries and a busy service is not reported down.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 
 import schemas
-from query import auth, console, errors, events_http
+from query import auth, console, errors, events_http, openapi_doc
+from query.fair_use import CompanySlots
 from query.reports import egress
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
@@ -31,6 +36,7 @@ warnings.filterwarnings("ignore", category=web.NotAppKeyWarning)  # the document
 
 MAX_BODY_BYTES = 1024 * 1024
 _CONNECT_ATTEMPTS = 30
+_PING_TIMEOUT_S = 2.0
 
 log = logs.get("query.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,10 +57,15 @@ def create_app(settings: Settings) -> web.Application:
     app["metrics"] = registry = metrics.Registry()
     registry.counter("trilha_query_requests_total", "HTTP requests answered, by route, method and status")
     registry.histogram("trilha_query_request_seconds", "time to answer an HTTP request, by route")
-    auth.setup(app)
+    registry.counter("trilha_query_token_lookups_total", "ClickHouse queries spent on authentication: a token's "
+                     "row, or a refresh of the set of token ids")
+    auth.setup(app, app["settings"])
+    app["search_slots"] = CompanySlots(settings.query_searches_per_company, "searches or report queries")
+    app["export_slots"] = CompanySlots(settings.query_exports_per_company, "CSV exports")
     app.cleanup_ctx.append(_clickhouse)
-    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", auth.public(metrics.handler(registry))),
-                    web.get("/openapi.yaml", openapi)])
+    app.add_routes([web.get("/healthz", readyz), web.get("/readyz", readyz), web.get("/livez", livez),
+                    web.get("/metrics", auth.public(metrics.handler(registry))),
+                    web.get("/openapi.yaml", openapi), web.get(f"/{openapi_doc.CONTRACT_FILE}", contract)])
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
@@ -85,26 +96,44 @@ async def _clickhouse(app: web.Application) -> AsyncIterator[None]:
             if attempt == _CONNECT_ATTEMPTS - 1:
                 raise ConfigError(f"cannot connect to ClickHouse at {settings.clickhouse_url}: {exc}") from None
             await asyncio.sleep(1.0)
+    app["ping"] = ClientSession(timeout=ClientTimeout(total=_PING_TIMEOUT_S))  # its own connections
     yield
+    await app["ping"].close()
     await app["ch"].close()
 
 
 @auth.public
-async def healthz(request: web.Request) -> web.Response:
-    """200 when ClickHouse answers, 503 when it does not; never needs a token."""
-    ch = request.app["ch"]
+async def livez(_: web.Request) -> web.Response:
+    """200 whenever the process answers at all: whether to restart it, not whether to send it work."""
+    return errors.json_response({"status": "ok"})
+
+
+@auth.public
+async def readyz(request: web.Request) -> web.Response:
+    """200 when ClickHouse answers its `/ping`, 503 when it does not; never needs a token."""
+    url = request.app["settings"].clickhouse_url.rstrip("/") + "/ping"
     try:
-        await asyncio.wait_for(ch.query("SELECT 1"), timeout=2.0)
-        return errors.json_response({"status": "ok", "clickhouse": "ok"})
+        async with request.app["ping"].get(url) as answer:
+            ok = answer.status == 200
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         log.warning("health check: clickhouse unreachable", error=type(exc).__name__)
-        return errors.json_response({"status": "degraded", "clickhouse": "unreachable"}, status=503)
+        ok = False
+    if ok:
+        return errors.json_response({"status": "ok", "clickhouse": "ok"})
+    return errors.json_response({"status": "degraded", "clickhouse": "unreachable"}, status=503)
 
 
 @auth.public
 async def openapi(_: web.Request) -> web.Response:
-    """The OpenAPI document of this service (`schemas/openapi.yaml`), for clients and humans."""
-    return web.Response(text=schemas.read_text("openapi.yaml"), content_type="application/yaml", charset="utf-8")
+    """The OpenAPI document of this service (`schemas/openapi.yaml`, made whole), for clients and humans."""
+    return web.Response(text=openapi_doc.served(), content_type="application/yaml", charset="utf-8")
+
+
+@auth.public
+async def contract(_: web.Request) -> web.Response:
+    """The call-record contract the OpenAPI document describes records by, as it is kept."""
+    return web.Response(text=schemas.read_text(openapi_doc.CONTRACT_FILE), content_type="application/json",
+                        charset="utf-8")
 
 
 @web.middleware
@@ -114,8 +143,8 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
     registry: metrics.Registry = request.app["metrics"]
-    registry.counter("trilha_query_requests_total", "").inc(route=route, method=request.method,
-                                                          status=response.status)
+    status = "client_disconnected" if request.get("client_disconnected") else response.status
+    registry.counter("trilha_query_requests_total", "").inc(route=route, method=request.method, status=status)
     registry.histogram("trilha_query_request_seconds", "").observe(time.perf_counter() - started, route=route)
     return response
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from query.errors import BadRequest
+from query.errors import BadRequest, shown
 
 SUPPORTED = "yyyy, yy, MM, M, dd, d, HH, H, mm, m, ss, s, f…fffffff, zzz, zz, K, 'literal'"
 _FIELDS = {"yyyy": ("year", r"\d{4}"), "yy": ("year2", r"\d{2}"), "MM": ("month", r"\d{2}"),
@@ -49,12 +49,12 @@ def compile_pattern(pattern: str, parameter: str = "DateFormat") -> re.Pattern[s
             continue
         name, regex = _field(run, parameter)
         if name in seen or (name.startswith("year") and {"year", "year2"} & seen):
-            raise BadRequest(f"{parameter} {pattern!r} gives the {name.removesuffix('2')} twice", parameter)
+            raise BadRequest(f"{parameter} {shown(pattern)} gives the {name.removesuffix('2')} twice", parameter)
         seen.add(name)
         parts.append(f"(?P<{name}>{regex})")
     missing = [f for f in ("year", "month", "day") if f not in seen and not (f == "year" and "year2" in seen)]
     if missing:
-        raise BadRequest(f"{parameter} {pattern!r} has no {' or '.join(missing)}: a date needs yyyy, MM and dd "
+        raise BadRequest(f"{parameter} {shown(pattern)} has no {' or '.join(missing)}: a date needs yyyy, MM and dd "
                          "(e.g. yyyy-MM-dd)", parameter)
     return re.compile("".join(parts))
 
@@ -64,7 +64,7 @@ def _field(run: str, parameter: str) -> tuple[str, str]:
         return _FIELDS[run]
     if set(run) == {"f"} and len(run) <= 7:
         return "fraction", rf"\d{{{len(run)}}}"
-    raise BadRequest(f"{parameter} uses {run!r}, which Trilha does not support (names of months or days, "
+    raise BadRequest(f"{parameter} uses {shown(run)}, which Trilha does not support (names of months or days, "
                      f"12-hour clocks and eras depend on a culture); use: {SUPPORTED}", parameter)
 
 
@@ -73,8 +73,9 @@ def parse(value: str, pattern: str, parameter: str = "QueryDate",
     """`value` read with `pattern`; without an offset in the pattern the time is UTC."""
     match = compile_pattern(pattern, format_parameter).fullmatch(value)
     if match is None:
-        raise BadRequest(f"{parameter} {value!r} does not match {format_parameter} {pattern!r}: send the date "
-                         f"written as {pattern!r}, or send the {format_parameter} it is written in", parameter)
+        raise BadRequest(f"{parameter} {shown(value)} does not match {format_parameter} {shown(pattern)}: send "
+                         f"the date written as {shown(pattern)}, or send the {format_parameter} it is written in",
+                         parameter)
     groups = match.groupdict()
     year = int(groups["year"]) if groups.get("year") else 2000 + int(groups["year2"])
     fraction = groups.get("fraction") or "0"
@@ -83,7 +84,7 @@ def parse(value: str, pattern: str, parameter: str = "QueryDate",
                         int(groups.get("minute") or 0), int(groups.get("second") or 0),
                         int(fraction.ljust(6, "0")[:6]), tzinfo=_zone(groups.get("offset")))
     except ValueError as exc:
-        raise BadRequest(f"{parameter} {value!r} is not a real date ({exc})", parameter) from None
+        raise BadRequest(f"{parameter} {shown(value)} is not a real date ({exc})", parameter) from None
 
 
 def _zone(offset: str | None) -> timezone:

@@ -14,6 +14,7 @@ whose existing clients expect every answer in that form. A handler opts into ano
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +28,7 @@ from services import logs
 log = logs.get("query.errors")
 
 _TOO_LONG = {159, 160}  # TIMEOUT_EXCEEDED, TOO_SLOW
+DISCONNECTED_STATUS = 499  # nginx's "client closed request"; never reaches the caller, who is gone
 Renderer = Callable[[int, str, str | None], dict[str, Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,6 +60,30 @@ class NotFound(ApiError):
     """404: nothing the caller may see exists under that name."""
 
     status = 404
+
+
+class Unavailable(ApiError):
+    """503: the service cannot answer this now (e.g. a search ran out of its time budget)."""
+
+    status = 503
+
+
+class TooManyRequests(ApiError):
+    """429: a fair-use limit was reached; `retry_after` (seconds) goes out as `Retry-After`."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float, parameter: str | None = None) -> None:
+        super().__init__(message, parameter)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """`value` as it may be echoed in a message: repr'd and cut, so a huge value is never sent back."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 def default_body(status: int, message: str, parameter: str | None) -> dict[str, Any]:
@@ -98,12 +124,40 @@ def _http_message(exc: web.HTTPException, request: web.Request) -> tuple[str, st
     return (exc.text or exc.reason or "error").removeprefix(f"{exc.status}: "), None
 
 
+TOOK_TOO_LONG = "the search took too long: narrow it (add QueryDate or more parameters) and try again"
+
+
 def _unavailable(exc: ClickHouseError) -> str | None:
     """A message for the database failures a caller can do something about (retry or narrow)."""
     if getattr(exc, "code", None) in _TOO_LONG:
-        return "the search took too long: narrow it (add QueryDate or more parameters) and try again"
+        return TOOK_TOO_LONG
     if isinstance(exc, OperationalError):
         return "the database is not answering right now: try again in a few seconds"
+    return None
+
+
+def client_gone(request: web.Request) -> bool:
+    """True when the caller went away (closed the connection mid-request or mid-download): what
+    failed then failed for that reason, nothing is wrong with the service and no answer can reach
+    anyone."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def disconnected(request: web.Request) -> web.Response:
+    """What a request whose caller left is recorded as: logged at info, counted apart, never a 5xx."""
+    request["client_disconnected"] = True
+    log.info("client disconnected", method=request.method, path=request.path)
+    return web.Response(status=DISCONNECTED_STATUS)
+
+
+def _headers(exc: ApiError) -> dict[str, str] | None:
+    if exc.status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="trilha"'}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    if exc.status == 503:
+        return {"Retry-After": "5"}
     return None
 
 
@@ -113,8 +167,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         return await handler(request)
     except ApiError as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="trilha"'} if exc.status == 401 else None
-        return error_response(request, exc.status, exc.message, exc.parameter, headers)
+        return error_response(request, exc.status, exc.message, exc.parameter, _headers(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -122,6 +175,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return error_response(request, exc.status, message, parameter, headers)
     except Exception as exc:  # noqa: BLE001 - the boundary: log it, never show it
+        if client_gone(request):
+            return disconnected(request)
         unavailable = _unavailable(exc) if isinstance(exc, ClickHouseError) else None
         if unavailable is not None:
             log.warning("clickhouse unavailable", method=request.method, path=request.path,

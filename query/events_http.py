@@ -16,6 +16,7 @@ from aiohttp import web
 from query import auth, cursor, events_params, events_store, parsing
 from query.errors import BadRequest, NotFound, error_shape, json_response
 from query.events_params import EventsRequest
+from query.fair_use import Budgeted
 
 CURSOR_KIND = "events"
 
@@ -47,9 +48,17 @@ async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest
 
 
 async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
-    ch, secret = request.app["ch"], request.app["settings"].cursor_secret
+    """A q/Tags page within the company's fair share: a slot of its own (waiting up to
+    TRILHA_QUERY_SLOT_WAIT_S, else 429) and a time budget across the search's queries (503 beyond it)."""
+    settings = request.app["settings"]
     if wanted.cursor:
-        cursor.verify(wanted.cursor, secret)  # an altered or foreign cursor costs no query at all
+        cursor.verify(wanted.cursor, settings.cursor_secret)  # an altered or foreign cursor costs no query
+    async with request.app["search_slots"].hold(company, settings.query_slot_wait_s):
+        return await _page(Budgeted(request.app["ch"], settings.query_search_budget_s), settings.cursor_secret,
+                           company, wanted)
+
+
+async def _page(ch: Any, secret: str, company: str, wanted: EventsRequest) -> web.Response:
     terms = await events_store.search_terms(ch, wanted.q, wanted.tags)
     if not terms:
         raise BadRequest("q and Tags give nothing to search for", "q")

@@ -27,6 +27,8 @@ DEFAULT_FORMAT = "yyyy-MM-dd"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 MAX_TERMS = 32
 QUERY_ID_WINDOW = timedelta(days=2)
+MAX_DATE_TEXT = 64
+YEARS = (1970, 2200)  # as the report's from/until: records cannot be older, and the window math stays in range
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,17 @@ def _tags(body: dict[str, Any]) -> dict[str, str]:
 
 
 def _query_date(body: dict[str, Any]) -> datetime | None:
-    raw = parsing.text(body, "QueryDate", max_length=64)
-    fmt = parsing.optional(body, "DateFormat", str)
+    """QueryDate read with DateFormat (both at most `MAX_DATE_TEXT` characters: a pattern is parsed
+    character by character, so its length is CPU), within the years a record can have."""
+    raw = parsing.text(body, "QueryDate", max_length=MAX_DATE_TEXT)
+    fmt = parsing.text(body, "DateFormat", max_length=MAX_DATE_TEXT)
     if raw is None:
         if fmt is not None:
             raise BadRequest("DateFormat is only used with QueryDate: send QueryDate too, or remove DateFormat",
                              "DateFormat")
         return None
-    if fmt is not None and not fmt.strip():
-        raise BadRequest("DateFormat is empty: send a pattern such as yyyy-MM-dd, or leave it out", "DateFormat")
-    return dotnet_dates.parse(raw, (fmt or DEFAULT_FORMAT).strip())
+    moment = dotnet_dates.parse(raw, fmt or DEFAULT_FORMAT)
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise BadRequest(f"QueryDate is in the year {moment.year}: send a date from {YEARS[0]} to {YEARS[1]} "
+                         "(or leave QueryDate out)", "QueryDate")
+    return moment

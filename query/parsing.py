@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from query.errors import BadRequest
+from query.errors import BadRequest, shown
 
+MAX_NAME = 64  # a parameter name longer than this is not one of ours, and is never echoed whole
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", list: "an array",
                float: "a number"}
 
@@ -38,9 +39,9 @@ def reject_unknown(params: Mapping[str, Any], allowed: Collection[str]) -> None:
     for name in params:
         if name in allowed:
             continue
-        near = next((a for a in allowed if a.lower() == name.lower()), None)
+        near = next((a for a in allowed if a.lower() == name.lower()), None) if len(name) <= MAX_NAME else None
         hint = f"did you mean {near!r}? Names are case-sensitive" if near else f"known: {', '.join(allowed)}"
-        raise BadRequest(f"unknown parameter {name!r}: {hint}", name)
+        raise BadRequest(f"unknown parameter {shown(name)}: {hint}", name[:MAX_NAME])
 
 
 def optional(params: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -78,7 +79,8 @@ def integer(params: Mapping[str, Any], name: str, low: int, high: int, default: 
         try:
             value = int(value.strip())
         except ValueError:
-            raise BadRequest(f"{name} must be an integer from {low} to {high}, not {params[name]!r}", name) from None
+            raise BadRequest(f"{name} must be an integer from {low} to {high}, not {shown(params[name])}",
+                             name) from None
     value = optional({name: value}, name, int)
     if value is None:
         return default
@@ -96,7 +98,7 @@ def boolean(params: Mapping[str, Any], name: str, default: bool = False) -> bool
             return True
         if lowered in {"false", "0", "no"}:
             return False
-        raise BadRequest(f"{name} must be true or false, not {value!r}", name)
+        raise BadRequest(f"{name} must be true or false, not {shown(value)}", name)
     value = optional({name: value}, name, bool)
     return default if value is None else value
 
@@ -112,11 +114,11 @@ def string_map(params: Mapping[str, Any], name: str, max_items: int, max_key: in
         raise BadRequest(f"{name} has {len(value)} entries; the maximum is {max_items}", name)
     for key, item in value.items():
         if not 1 <= len(key) <= max_key:
-            raise BadRequest(f"{name} keys must be 1 to {max_key} characters long; {key[:40]!r} is not", name)
+            raise BadRequest(f"{name} keys must be 1 to {max_key} characters long; {shown(key, 40)} is not", name)
         if not isinstance(item, str):
-            raise BadRequest(f"{name}[{key!r}] must be a string, not {_json_kind(item)}", name)
+            raise BadRequest(f"{name}[{shown(key, 40)}] must be a string, not {_json_kind(item)}", name)
         if len(item) > max_value:
-            raise BadRequest(f"{name}[{key!r}] is longer than {max_value} characters", name)
+            raise BadRequest(f"{name}[{shown(key, 40)}] is longer than {max_value} characters", name)
     return value
 
 

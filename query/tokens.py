@@ -58,6 +58,15 @@ async def lookup(ch: AsyncClient, token_id: str) -> TokenRow | None:
     return TokenRow(*result.result_rows[0]) if result.result_rows else None
 
 
+async def ids_created_since(ch: AsyncClient, since_ms: int) -> list[tuple[str, int]]:
+    """(token_id, created_at in ms) of every token created at or after `since_ms` (revoked ones too:
+    a revoked token is refused by its row, not by being unknown)."""
+    result = await ch.query("SELECT token_id, max(toUnixTimestamp64Milli(created_at)) FROM api_tokens "
+                            "WHERE created_at >= fromUnixTimestamp64Milli({since:Int64}) GROUP BY token_id",
+                            parameters={"since": since_ms})
+    return [(row[0], int(row[1])) for row in result.result_rows]
+
+
 async def create(ch: AsyncClient, company_id: str, user_id: str = "", name: str = "") -> tuple[str, str]:
     """A new token for `company_id`; returns (token_id, full token). The token exists only here."""
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)

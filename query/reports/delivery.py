@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from query.errors import BadRequest
+from query.errors import BadRequest, shown
 from query.reports import egress, egress_guard, signing
 from services.settings import Settings
 
@@ -75,8 +75,8 @@ def parse(value: Any, parameter: str = "destination", rules: egress.Policy | Non
                          "{\"type\": \"webhook\", \"url\": \"https://…\"}", parameter)
     kind = value.get("type")
     allowed = {"directory": {"type", "path"}, "webhook": {"type", "url"}}
-    if kind not in allowed:
-        raise BadRequest(f"{parameter}.type must be directory or webhook, not {kind!r}", f"{parameter}.type")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise BadRequest(f"{parameter}.type must be directory or webhook, not {shown(kind)}", f"{parameter}.type")
     for name in value:
         if name not in allowed[kind]:
             raise BadRequest(f"unknown field {name!r} in a {kind} {parameter}", f"{parameter}.{name}")

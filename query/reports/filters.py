@@ -15,10 +15,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from query.errors import BadRequest
+from query.errors import BadRequest, shown
 from query.reports.fields import LANGUAGES
 
 FILTER_NAMES = ("client_id", "client", "authorization_id", "authorization", "ip", "resource", "status", "error",
@@ -26,6 +27,7 @@ FILTER_NAMES = ("client_id", "client", "authorization_id", "authorization", "ip"
 VIEW_NAMES = ("tz", "lang")
 DEFAULT_TZ = "America/Sao_Paulo"
 _MAX_TEXT = {"client_id": 256, "client": 512, "authorization_id": 256, "authorization": 512, "resource": 256}
+MAX_TEXT = 512  # any filter value; the named ones above are shorter
 _IPV4_MAPPED = 0xFFFF << 32
 _YES = {"sim", "s", "yes", "y", "true", "1"}
 _NO = {"nao", "n", "no", "false", "0"}
@@ -90,18 +92,30 @@ def parse_view(params: Mapping[str, Any], default_tz: str = DEFAULT_TZ) -> View:
 def parse_tz(name: str, parameter: str) -> ZoneInfo:
     """An IANA time zone such as America/Sao_Paulo, or a 400 naming `parameter`."""
     if len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name) or ".." in name:
-        raise BadRequest(f"{parameter} must be an IANA time zone such as America/Sao_Paulo, not {name!r}", parameter)
+        raise BadRequest(f"{parameter} must be an IANA time zone such as America/Sao_Paulo, not {shown(name)}",
+                         parameter)
+    if name not in _zone_names():
+        raise BadRequest(f"{parameter} {shown(name)} is not a known time zone: use an IANA name such as "
+                         "America/Sao_Paulo or UTC (not the right/ or posix/ variants)", parameter)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequest(f"{parameter} {name!r} is not a known time zone: use an IANA name such as "
+        raise BadRequest(f"{parameter} {shown(name)} is not a known time zone: use an IANA name such as "
                          "America/Sao_Paulo or UTC", parameter) from None
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names both Python and ClickHouse know: `available_timezones()` leaves out the
+    leap-second `right/` and the `posix/` copies (ClickHouse refuses `right/UTC`) and files such
+    as `localtime` that are no zone name."""
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
 
 
 def parse_lang(value: str, parameter: str = "lang") -> str:
     lang = value.strip().lower().split("-")[0]
     if lang not in LANGUAGES:
-        raise BadRequest(f"{parameter} must be one of {', '.join(LANGUAGES)}, not {value!r}", parameter)
+        raise BadRequest(f"{parameter} must be one of {', '.join(LANGUAGES)}, not {shown(value)}", parameter)
     return lang
 
 
@@ -135,7 +149,7 @@ def parse_ip(value: str, parameter: str = "ip") -> tuple[str, str]:
             ipaddress.ip_address(value.split("%")[0]))
     except ValueError:
         raise BadRequest(f"{parameter} must be an IP address (10.0.0.1, 2001:db8::1) or a CIDR block "
-                         f"(10.0.0.0/8, 2001:db8::/32), not {value!r}", parameter) from None
+                         f"(10.0.0.0/8, 2001:db8::/32), not {shown(value)}", parameter) from None
     low, high = int(network.network_address), int(network.broadcast_address)
     if network.version == 4:
         low, high = low | _IPV4_MAPPED, high | _IPV4_MAPPED
@@ -148,10 +162,10 @@ def parse_status(value: str, parameter: str = "status") -> tuple[int, int]:
     if klass:
         first = int(klass.group(1)) * 100
         return first, first + 99
-    if value.isdigit() and 100 <= int(value) <= 599:
+    if value.isascii() and value.isdigit() and 100 <= int(value) <= 599:
         return int(value), int(value)
     raise BadRequest(f"{parameter} must be an HTTP status code from 100 to 599 (e.g. 404) or a class "
-                     f"1xx to 5xx (e.g. 4xx), not {value!r}", parameter)
+                     f"1xx to 5xx (e.g. 4xx), not {shown(value)}", parameter)
 
 
 def parse_yes_no(value: str, parameter: str = "error") -> bool:
@@ -160,7 +174,7 @@ def parse_yes_no(value: str, parameter: str = "error") -> bool:
         return True
     if folded in _NO:
         return False
-    raise BadRequest(f"{parameter} must be sim or não (also yes/no, true/false), not {value!r}", parameter)
+    raise BadRequest(f"{parameter} must be sim or não (also yes/no, true/false), not {shown(value)}", parameter)
 
 
 def fold(value: str) -> str:
@@ -174,7 +188,7 @@ def _instant(value: str | None, tz: ZoneInfo, parameter: str, end: bool) -> date
         return None
     moment, step = _parse_moment(value.strip(), tz, parameter)
     if not 1970 <= moment.year <= 2200:
-        raise BadRequest(f"{parameter} {value!r} is outside the years 1970 to 2200", parameter)
+        raise BadRequest(f"{parameter} {shown(value)} is outside the years 1970 to 2200", parameter)
     return (moment + step if end else moment).astimezone(UTC)
 
 
@@ -204,7 +218,7 @@ def _parse_moment(value: str, tz: ZoneInfo, parameter: str) -> tuple[datetime, t
 
 def _bad_date(value: str, parameter: str) -> BadRequest:
     return BadRequest(f"{parameter} must be ISO 8601 (2024-05-31T14:30:00-03:00, or without an offset in the "
-                      f"request's tz) or DD/MM/AAAA HH:MM, not {value!r}", parameter)
+                      f"request's tz) or DD/MM/AAAA HH:MM, not {shown(value)}", parameter)
 
 
 def _text(params: Mapping[str, Any], key: str, parameter: str | None = None) -> str | None:
@@ -218,6 +232,9 @@ def _text(params: Mapping[str, Any], key: str, parameter: str | None = None) -> 
         value = str(value)
     if not isinstance(value, str):
         raise BadRequest(f"{parameter or key} must be a string", parameter or key)
+    if len(value) > MAX_TEXT:
+        raise BadRequest(f"{parameter or key} is {len(value)} characters long; the maximum is {MAX_TEXT}",
+                         parameter or key)
     return value.strip() or None
 
 

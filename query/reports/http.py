@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import weakref
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from query.auth import principal
-from query.errors import ApiError, NotFound, json_response
+from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
 from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
-from query.reports.filters import FILTER_NAMES, VIEW_NAMES, parse_filter, parse_view, single_values
+from query.reports.filters import FILTER_NAMES, VIEW_NAMES, View, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
 
 PAGE_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor")
@@ -38,6 +39,22 @@ class TooManySchedules(ApiError):
     status = 409
 
 
+MAX_CURSOR = 4096
+
+
+def _slot_wait(request: web.Request) -> float:
+    """How long a report query waits for one of its company's slots before it is a 429."""
+    return request.app["settings"].query_slot_wait_s
+
+
+def _cursor(params: dict[str, str]) -> str | None:
+    value = params.get("cursor", "").strip() or None
+    if value is not None and len(value) > MAX_CURSOR:
+        raise BadRequest(f"cursor is {len(value)} characters long: send the next_cursor of the previous page "
+                         "unchanged, or leave cursor out", "cursor")
+    return value
+
+
 def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
     params = single_values(request.query)
     reject_unknown(params, allowed)
@@ -52,8 +69,9 @@ async def api_logs(request: web.Request) -> web.Response:
     size = integer(params, "page_size", 1, page.MAX_PAGE_SIZE, page.DEFAULT_PAGE_SIZE)
     company = principal(request).company_id
     secret = request.app["settings"].cursor_secret
-    after = page.position(params.get("cursor", "").strip() or None, flt, company, secret)
-    return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
+    after = page.position(_cursor(params), flt, company, secret)
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
+        return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
 
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
@@ -62,7 +80,13 @@ async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
     options = csv_export.parse_options(params)
-    chunks = csv_export.stream(request.app["ch"], flt, principal(request).company_id, view, options)
+    company = principal(request).company_id
+    async with request.app["export_slots"].hold(company):  # no waiting: beyond the cap, 429 at once
+        return await _stream_csv(request, csv_export.stream(request.app["ch"], flt, company, view, options),
+                                 view)
+
+
+async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: View) -> web.StreamResponse:
     async with aclosing(chunks):
         first = await anext(chunks)  # the query has started: a failure is still a JSON error here
         name = csv_export.file_name(view.lang, datetime.now(UTC).astimezone(view.tz))
@@ -84,9 +108,10 @@ async def api_logs_print(request: web.Request) -> web.Response:
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
     company = principal(request).company_id
-    found = await newest.rows(
-        request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
-        print_view.PRINT_LIMIT + 1)
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
+        found = await newest.rows(
+            request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
+            print_view.PRINT_LIMIT + 1)
     html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
@@ -99,7 +124,9 @@ async def api_logs_stats(request: web.Request) -> web.Response:
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
-    return json_response(await stats.compute(request.app["ch"], flt, principal(request).company_id, view, bucket))
+    company = principal(request).company_id
+    async with request.app["search_slots"].hold(company, _slot_wait(request)):
+        return json_response(await stats.compute(request.app["ch"], flt, company, view, bucket))
 
 
 async def create_schedule(request: web.Request) -> web.Response:
@@ -142,7 +169,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     schedule_id = request.match_info["schedule_id"]
     if not _SCHEDULE_ID.match(schedule_id) or not await schedules.delete(
             request.app["ch"], principal(request).company_id, schedule_id):
-        raise NotFound(f"no schedule {schedule_id!r} for this token's company", "id")
+        raise NotFound(f"no schedule {shown(schedule_id)} for this token's company", "id")
     return web.Response(status=204)
 
 
