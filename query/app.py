@@ -21,6 +21,7 @@ from aiohttp import web
 
 import schemas
 from query import auth, console, errors, events_http
+from query.reports import downloads, runs, schedule_edit
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
 from services.netcheck import ensure_port_free
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
+    app.add_routes(runs.ROUTES + downloads.ROUTES + schedule_edit.ROUTES)  # the console's schedule screens
     return app
 
 

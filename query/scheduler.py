@@ -34,6 +34,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from query.reports import csv_export, delivery, recurrence, schedules, sql
 from query.reports.fields import word
 from query.reports.filters import ReportFilter, View
+from query.reports.runs import period_label
 from query.reports.schedules import RunState, Schedule
 from services import clients, deps, logs, metrics
 from services.settings import ConfigError, Settings
@@ -156,8 +157,7 @@ class Scheduler:
         try:
             size = await self._spool(schedule, flt, view, spool)
             rows = await self._count(schedule, flt)
-            name = (f"{word('file_name', view.lang)}_{at.astimezone(view.tz):%Y-%m-%d_%H%M}_"
-                    f"{schedule.schedule_id[:8]}.csv")
+            name = f"{word('file_name', view.lang)}_{period_label(*period, view.tz)}_{schedule.schedule_id[:8]}.csv"
             dest = schedule.destination
             if dest.kind == "directory":
                 target = await asyncio.to_thread(delivery.to_directory, self.settings, schedule.company_id, dest,

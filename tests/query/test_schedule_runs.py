@@ -1,0 +1,104 @@
+"""A schedule's run history, the download of a file it delivered to a directory, and editing it:
+through the real `trilha query` process, for the owning company only (another company's token
+gets the same 404 as an id that never existed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from aiohttp import ClientSession
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from services.records import RecordFactory
+from tests.query import report_support as rs
+from tests.query.scheduler_support import run_due
+from tests.stack import Stack
+
+SP = ZoneInfo("America/Sao_Paulo")
+
+
+@pytest.fixture(scope="module")
+async def api(stack: Stack) -> AsyncIterator[tuple[ClientSession, str]]:
+    async with rs.service(stack, "query-schedule-runs") as running:
+        yield running
+
+
+async def _get(api: tuple[ClientSession, str], path: str, headers: dict[str, str]) -> tuple[int, Any, dict]:
+    session, base = api
+    async with session.get(base + path, headers=headers) as answer:
+        body = await answer.read()
+        return answer.status, body, dict(answer.headers)
+
+
+def _schedule(at: datetime) -> dict[str, Any]:
+    return {"name": "diário", "recurrence": {"frequency": "daily", "time": at.strftime("%H:%M"),
+                                             "timezone": "America/Sao_Paulo"},
+            "range": "previous_day", "destination": {"type": "directory", "path": "auditoria/diario"}}
+
+
+async def test_runs_are_listed_and_the_delivered_file_is_downloaded_by_its_company_only(
+        api: tuple[ClientSession, str], stack: Stack, ch: AsyncClient) -> None:
+    mine, theirs = rs.company("runs-mine"), rs.company("runs-theirs")
+    headers, other = await rs.token(stack, mine), await rs.token(stack, theirs)
+    slot = datetime.now(SP).replace(second=0, microsecond=0) + timedelta(minutes=2)
+    day = slot.date() - timedelta(days=1)
+    start = datetime.combine(day, time(0, 1), SP).astimezone(UTC)
+    records = RecordFactory(seed=5, companies=1).records(37, start=start, step=timedelta(minutes=31),
+                                                         company=mine)
+    await rs.insert(ch, records)
+    session, base = api
+    async with session.post(base + "/reports/schedules", json=_schedule(slot), headers=headers) as answer:
+        assert answer.status == 201, await answer.text()
+        sid = (await answer.json())["id"]
+
+    assert await run_due(stack.settings, ch, slot + timedelta(seconds=20)) == ["delivered"]
+
+    status, body, _ = await _get(api, f"/reports/schedules/{sid}/runs", headers)
+    assert status == 200, body
+    (run,) = orjson.loads(body)["runs"]
+    assert run["status"] == "delivered" and run["rows"] == 37 and run["attempts"] == 1
+    assert datetime.fromisoformat(run["period"]["from"]) == datetime.combine(day, time(0), SP)
+    assert datetime.fromisoformat(run["scheduled_for"]) == slot
+    name = f"registros-de-api_{day:%Y-%m-%d}_{sid[:8]}.csv"
+    assert run["destination"] == f"auditoria/diario/{name}", "relative to the company's folder, named by period"
+
+    status, body, response_headers = await _get(api, run["download"], headers)
+    assert status == 200
+    assert name in response_headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert len(rows) == 1 + 37 and {r[0] for r in rows[1:]} == {r["query_id"] for r in records}
+
+    for path in (run["download"], f"/reports/schedules/{sid}/runs"):
+        status, body, _ = await _get(api, path, other)
+        assert status == 404, "another company sees neither the runs nor the file"
+    status, _, _ = await _get(api, f"/reports/schedules/{sid}/runs/{int(run['id']) + 1}/file", headers)
+    assert status == 404
+
+
+async def test_a_schedule_is_edited_in_place_by_its_company_only(api: tuple[ClientSession, str],
+                                                                  stack: Stack) -> None:
+    mine = rs.company("edit-mine")
+    headers, other = await rs.token(stack, mine), await rs.token(stack, rs.company("edit-theirs"))
+    session, base = api
+    first = datetime(2026, 1, 1, 6, 0, tzinfo=SP)
+    async with session.post(base + "/reports/schedules", json=_schedule(first), headers=headers) as answer:
+        sid = (await answer.json())["id"]
+    change = {**_schedule(first.replace(hour=7, minute=30)), "filters": {"status": "5xx"}, "name": "erros"}
+    async with session.put(f"{base}/reports/schedules/{sid}", json=change, headers=other) as answer:
+        assert answer.status == 404
+    async with session.put(f"{base}/reports/schedules/{sid}", json={**change, "range": "forever"},
+                           headers=headers) as answer:
+        assert answer.status == 400 and (await answer.json())["error"]["parameter"] == "range"
+    async with session.put(f"{base}/reports/schedules/{sid}", json=change, headers=headers) as answer:
+        assert answer.status == 200, await answer.text()
+    async with session.get(f"{base}/reports/schedules", headers=headers) as answer:
+        (listed,) = (await answer.json())["schedules"]
+    assert listed["id"] == sid and listed["recurrence"]["time"] == "07:30"
+    assert listed["filters"] == {"status": "5xx"} and listed["name"] == "erros"
