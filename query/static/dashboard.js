@@ -14,6 +14,20 @@ function bucketLabel(start, size) {
   return size === "hour" ? text.slice(-5) : text.slice(0, getLang() === "pt" ? 5 : 10);
 }
 
+/** The API lists only buckets with calls: add the empty ones of the window, so time reads evenly. */
+function filled(series, size, since) {
+  if (!series.length) return series;
+  const step = (size === "hour" ? 1 : 24) * 3600 * 1000;
+  const known = new Map(series.map((s) => [Date.parse(s.start), s]));
+  let at = Date.parse(series[0].start);
+  while (at - step >= since - step) at -= step;
+  const out = [];
+  for (; at <= Date.now(); at += step) {
+    out.push(known.get(at) || { start: new Date(at).toISOString(), count: 0, errors: 0, p95_ms: 0 });
+  }
+  return out;
+}
+
 function card(label, value) {
   return h("div", { className: "card" }, h("span", {}, label), h("b", {}, value));
 }
@@ -22,7 +36,7 @@ function card(label, value) {
 export async function refresh() {
   const hours = Number($("#dash-window").value);
   const since = new Date(Date.now() - hours * 3600 * 1000).toISOString();
-  const p = new URLSearchParams({ from: since, tz: getTz(), lang: getLang() });
+  const p = new URLSearchParams({ from: since, tz: getTz(), lang: getLang(), bucket: hours <= 48 ? "hour" : "day" });
   let stats;
   try { stats = await getJson(`/reports/api-logs/stats?${p}`); } catch (e) { say($("#dash-msg"), e.message, true); return; }
   const rate = stats.total ? (100 * stats.errors) / stats.total : 0;
@@ -30,7 +44,7 @@ export async function refresh() {
     card(t("dash.errorRate"), `${number(rate, 1)}%`), card(t("dash.p50"), number(stats.duration_ms.p50, 1)),
     card(t("dash.p95"), number(stats.duration_ms.p95, 1)),
     ...Object.entries(stats.by_status_class).map(([cls, n]) => card(cls, number(n))));
-  const series = stats.buckets.series, size = stats.buckets.size;
+  const size = stats.buckets.size, series = filled(stats.buckets.series, size, Date.parse(since));
   const points = (pick) => series.map((s) => ({ x: bucketLabel(s.start, size), values: pick(s) }));
   const fmt = (v) => number(v, 0);
   if (!series.length) {
