@@ -44,7 +44,7 @@ export function scheduleFilters() {
 function header() {
   const cols = fields.columns();
   $("#logs-table colgroup").replaceChildren(...cols.map((f) => h("col", { className: `col-${f.key}` })));
-  $("#logs-table thead").replaceChildren(h("tr", {}, cols.map((f) => h("th", { scope: "col" }, fields.columnLabel(f)))));
+  $("#logs-table thead").replaceChildren(h("tr", {}, cols.map((f) => h("th", { scope: "col", title: fields.columnLabel(f) }, fields.columnLabel(f)))));
 }
 
 function render(rows) {

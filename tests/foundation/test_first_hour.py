@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import orjson
 import pytest
 from aiohttp import ClientSession, web
 
-from services import clients
+from services import clients, welcome
 from services.netcheck import wait_for_port
 from services.settings import Settings
 from tests.query.support import QueryService, bearer, create_token, query_service
@@ -77,6 +80,12 @@ async def events(stack: Stack) -> AsyncIterator[QueryService]:
         yield running
 
 
+def _token(argv: list[str], env: dict[str, str]) -> str:
+    made = subprocess.run(run(argv), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip().splitlines()[-1]
+
+
 async def _upstream() -> tuple[web.AppRunner, int]:
     async def answer(request: web.Request) -> web.Response:
         return web.json_response({"Result": [{"path": request.path}], "Status": {"code": 200}})
@@ -118,10 +127,8 @@ async def _topic_records(settings: Settings, expected: int, timeout: float = 60)
 async def test_readme_gateway_and_loadgen_deliver_and_the_events_api_finds_them(
         stack: Stack, topic: Settings, events: QueryService, tmp_path: Path) -> None:
     env = user_env(stack, topic.kafka_topic, tmp_path)
-    made = subprocess.run(run(readme_command("trilha tokens create")), env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    acme = made.stdout.strip().splitlines()[-1]
+    acme = _token(readme_command("trilha tokens create --company acme"), env)
+    first_company = _token(readme_command("trilha tokens create --company company-1"), env)
 
     upstream, upstream_port = await _upstream()
     listen = free_port()
@@ -159,7 +166,7 @@ async def test_readme_gateway_and_loadgen_deliver_and_the_events_api_finds_them(
     companies = sorted({r["company_id"] for r in records})
     assert companies == [f"company-{n}" for n in range(1, int(loadgen[loadgen.index("--companies") + 1]) + 1)]
     for company in companies:
-        token = await asyncio.to_thread(create_token, stack, company)
+        token = first_company if company == "company-1" else await asyncio.to_thread(create_token, stack, company)
         sample = [r["query_id"] for r in records if r["company_id"] == company][:10]
         assert await _found(events, token, sample) == [], f"{company}'s records are found by QueryId"
 
@@ -170,3 +177,16 @@ def test_a_loader_that_cannot_reach_kafka_exits_non_zero(tmp_path: Path) -> None
     done = subprocess.run(run(with_option(readme_command("trilha loadgen"), "--duration", "1")), env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "cannot reach Kafka" in done.stderr
+
+
+def test_the_welcome_names_the_demo_companies_and_a_token_that_sees_one(stack: Stack, events: QueryService,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    settings = replace(stack.settings, query_port=int(events.base.rsplit(":", 1)[1]))
+    welcome.announce(settings, demo=True)
+    printed = capsys.readouterr().out
+    assert f"console     {events.base}/" in printed
+    assert "company-1, company-2, company-3" in printed
+    token = re.search(r"token +(trl_\S+)", printed).group(1)
+    request = urllib.request.Request(f"{events.base}/reports/api-logs?page_size=1", headers=bearer(token))
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200, "the printed token is a working token (of company-1)"
