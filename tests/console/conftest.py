@@ -30,6 +30,7 @@ class Console:
     page: Page
     service: QueryService
     demo: Demo
+    errors: list[str]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -68,12 +69,16 @@ async def console(request: pytest.FixtureRequest, browser: Browser, service: Que
                                         accept_downloads=True)
     context.set_default_timeout(15_000)
     page = await context.new_page()
+    errors: list[str] = []  # script errors and CSP violations: the page must have none
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
     await page.goto(service.base + "/")
     await page.wait_for_selector("body[data-ready='true']")
     await page.fill("#token", demo.token)
     await page.click("#token-form button[type=submit]")
     try:
-        yield Console(page, service, demo)
+        yield Console(page, service, demo, errors)
+        assert errors == [], "the console logged errors"
     finally:
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:

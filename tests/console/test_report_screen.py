@@ -45,6 +45,12 @@ async def test_top_bar_filters_until_minute_paging_and_record(console: Console) 
         assert await button.count() == 1 and await button.get_attribute("title") == label
         assert await button.locator("svg").count() == 1, f"{label} has its icon"
     assert len(await page.locator("#filters input, #filters select").all()) == 10
+    await page.click("#actions")
+    assert await page.is_visible("#actions-menu") and await page.get_attribute("#actions", "aria-expanded") == "true"
+    await page.keyboard.press("Escape")
+    assert await page.is_hidden("#actions-menu")
+    csp = (await console.service.get("/")).headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
     first, last = demo.minute(0), demo.minute(4)
     expected = demo.between(first, last, status_class=2)
