@@ -4,7 +4,7 @@
 
 const WORDS = {
   pt: {
-    "app.title": "Trilha — Registros de API", "tab.logs": "Registros de API", "tab.dashboard": "Painel",
+    "app.title": "Trilha — Registros de API", "skip": "Ir para o conteúdo", "tab.logs": "Registros de API", "tab.dashboard": "Painel",
     "tab.schedules": "Agendamentos", "tab.events": "API de Eventos", "nav.label": "Telas",
     "token.label": "Token de acesso", "token.use": "Entrar", "token.forget": "Sair", "lang.label": "Idioma",
     "tz.label": "Fuso horário", "token.needed": "Informe um token de acesso para começar.",
@@ -56,7 +56,7 @@ const WORDS = {
     "error.generic": "Erro {status}", "error.network": "Sem resposta do serviço.",
   },
   en: {
-    "app.title": "Trilha — API logs", "tab.logs": "API logs", "tab.dashboard": "Dashboard",
+    "app.title": "Trilha — API logs", "skip": "Skip to content", "tab.logs": "API logs", "tab.dashboard": "Dashboard",
     "tab.schedules": "Schedules", "tab.events": "Events API", "nav.label": "Screens",
     "token.label": "Access token", "token.use": "Sign in", "token.forget": "Sign out", "lang.label": "Language",
     "tz.label": "Time zone", "token.needed": "Enter an access token to start.",

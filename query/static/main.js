@@ -49,7 +49,10 @@ async function boot() {
   zones();
   $("#lang").value = getLang();
   record.setup();
-  logs.setup({ schedule: () => schedules.openForm(logs.scheduleFilters()), navigate: show });
+  const schedule = () => {
+    try { schedules.openForm(logs.scheduleFilters()); } catch (e) { say($("#logs-msg"), e.message, true); }
+  };
+  logs.setup({ schedule, navigate: show });
   schedules.setup({ currentFilters: logs.scheduleFilters });
   dashboard.setup();
   events.setup();

@@ -28,6 +28,7 @@ from aiohttp import ClientSession, web
 from services import clients, welcome
 from services.netcheck import wait_for_port
 from services.settings import Settings
+from tests.gateway.helpers import ingested
 from tests.query.support import QueryService, bearer, create_token, query_service
 from tests.stack import ROOT, Stack, free_port
 
@@ -65,13 +66,8 @@ def user_env(stack: Stack, topic: str, data_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 async def topic(stack: Stack) -> AsyncIterator[Settings]:
     """A topic of this test's own, with a real `trilha ingest` writing it into ClickHouse."""
-    settings = stack.with_topic(f"first-hour-{uuid.uuid4().hex[:8]}")
-    await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
-    stack.spawn("ingest-first-hour", "ingest", settings=settings)
-    try:
+    async with ingested(stack, f"first-hour-{uuid.uuid4().hex[:8]}", "ingest-first-hour") as settings:
         yield settings
-    finally:
-        stack.stop("ingest-first-hour")
 
 
 @pytest.fixture(scope="module")
