@@ -26,6 +26,7 @@ async def test_schedule_created_run_seen_in_history_and_deleted(console: Console
                                                                  ch: AsyncClient) -> None:
     page = console.page
     await first_loaded(page)
+    OUTPUT.mkdir(exist_ok=True)
     await page.fill("#filters [name=status]", "2xx")
     await page.click("#schedule")
     await page.fill("#schedule-form [name=name]", "Diário de sucesso")
@@ -47,6 +48,7 @@ async def test_schedule_created_run_seen_in_history_and_deleted(console: Console
     (run,) = await rows(page, "#runs-table")
     assert run[2] == "entregue" and run[4].startswith("auditoria/diario/registros-de-api_")
     assert run[0] == due.strftime("%d/%m/%Y %H:%M")
+    await page.screenshot(path=str(OUTPUT / "schedules.png"))
     async with page.expect_download() as info:
         await page.click("#runs-table [data-download]")
     assert (await info.value).suggested_filename == run[4].rsplit("/", 1)[1]
@@ -84,6 +86,7 @@ async def test_dashboard_draws_its_charts(console: Console) -> None:
 async def test_events_by_query_id_and_by_q_with_paging(console: Console) -> None:
     page, demo = console.page, console.demo
     await first_loaded(page)
+    OUTPUT.mkdir(exist_ok=True)
     await page.click("nav [data-tab=events]")
     wanted = demo.records[77]
     when = datetime.fromisoformat(wanted["timestamp"])
@@ -95,6 +98,7 @@ async def test_events_by_query_id_and_by_q_with_paging(console: Console) -> None
     await page.locator("#events-table tbody tr").first.click()
     await page.wait_for_selector("#detail pre.json")
     assert '"q": "doc{' in await page.text_content("#detail")
+    await page.screenshot(path=str(OUTPUT / "record.png"))
     await page.click("#detail [data-close]")
 
     await page.click("#events-form button[type=reset]")
@@ -106,5 +110,6 @@ async def test_events_by_query_id_and_by_q_with_paging(console: Console) -> None
     second = [r[0] for r in await rows(page, "#events-table")]
     assert sorted(first + second) == sorted(demo.records[n]["query_id"] for n in (3, 40, 77))
     assert len(first) == 2 and await page.is_disabled("#events-next")
+    await page.screenshot(path=str(OUTPUT / "events.png"))
     await after_load(page, "#events-table", lambda: page.click("#events-prev"))
     assert [r[0] for r in await rows(page, "#events-table")] == first
