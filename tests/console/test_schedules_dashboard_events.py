@@ -42,7 +42,7 @@ async def test_schedule_created_run_seen_in_history_and_deleted(console: Console
     row = page.locator("#sched-table tbody tr", has_text="Diário de sucesso")
     await row.wait_for()
     due = datetime.fromisoformat(created["next_run_at"])
-    assert await run_due(stack.settings, ch, due + timedelta(seconds=5)) == ["delivered"]
+    assert await run_due(stack.settings, ch, due + timedelta(seconds=5), console.demo.company) == ["delivered"]
     await row.locator("[data-act=history]").click()
     await page.wait_for_selector("#runs-table tbody tr td.run-delivered")
     (run,) = await rows(page, "#runs-table")

@@ -65,7 +65,7 @@ class Delivered:
 
 
 @pytest.fixture(scope="module")
-async def delivered(api: tuple[ClientSession, str], stack: Stack, ch: AsyncClient) -> Delivered:
+async def delivered(api: tuple[ClientSession, str], stack: Stack, ch: AsyncClient) -> AsyncIterator[Delivered]:
     mine, theirs = rs.company("runs-mine"), rs.company("runs-theirs")
     headers, other = await rs.token(stack, mine), await rs.token(stack, theirs)
     slot = datetime.now(SP).replace(second=0, microsecond=0) + timedelta(minutes=2)
@@ -78,12 +78,14 @@ async def delivered(api: tuple[ClientSession, str], stack: Stack, ch: AsyncClien
     async with session.post(base + "/reports/schedules", json=_schedule(slot), headers=headers) as answer:
         assert answer.status == 201, await answer.text()
         sid = (await answer.json())["id"]
-    assert await run_due(stack.settings, ch, slot + timedelta(seconds=20)) == ["delivered"]
+    assert await run_due(stack.settings, ch, slot + timedelta(seconds=20), mine) == ["delivered"]
     status, body, _ = await _get(api, f"/reports/schedules/{sid}/runs", headers)
     assert status == 200, body
     (run,) = orjson.loads(body)["runs"]
     assert datetime.fromisoformat(run["scheduled_for"]) == slot
-    return Delivered(sid, run, headers, other, records, day)
+    yield Delivered(sid, run, headers, other, records, day)
+    async with session.delete(f"{base}/reports/schedules/{sid}", headers=headers) as answer:
+        assert answer.status == 204  # no schedule left for other tests' scheduler passes
 
 
 async def test_runs_are_listed_and_the_delivered_file_is_downloaded_by_its_company_only(
@@ -162,3 +164,5 @@ async def test_a_schedule_is_edited_in_place_by_its_company_only(api: tuple[Clie
         (listed,) = (await answer.json())["schedules"]
     assert listed["id"] == sid and listed["recurrence"]["time"] == "07:30"
     assert listed["filters"] == {"status": "5xx"} and listed["name"] == "erros"
+    async with session.delete(f"{base}/reports/schedules/{sid}", headers=headers) as answer:
+        assert answer.status == 204
