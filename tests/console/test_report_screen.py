@@ -73,6 +73,9 @@ async def test_top_bar_filters_until_minute_paging_and_record(console: Console) 
     await after_load(page, TABLE, lambda: page.click("#prev"))
     assert await rows(page, TABLE) == pages[-2], "back shows the previous page again"
 
+    width = await page.evaluate(
+        "[document.documentElement.scrollWidth, document.querySelector('#logs-table').offsetWidth]")
+    assert max(width) <= 1366, f"the screen fits 1366 px without sideways scrolling: {width}"
     heights = await page.eval_on_selector_all(f"{TABLE} tbody tr", "trs => trs.map(tr => tr.offsetHeight)")
     assert max(heights) <= 32, f"one line per row, not {max(heights)} px"
     url_cell = page.locator(f"{TABLE} tbody tr").first.locator("td").nth(10)
