@@ -94,11 +94,24 @@ async def test_pt_br_numbers_client_and_english_switch(console: Console) -> None
     await _search(console, client="maria.souza")
     (row,) = await rows(page, TABLE)
     assert row[2] == "Maria Souza (maria.souza)" and row[13] == "36,172", "pt-BR in an en-US browser"
+    await page.fill("#filters [name=from]", "31/02/2026 10:00")
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_function("() => document.querySelector('#logs-msg').textContent.includes('inválida')")
+    assert await page.text_content("#logs-msg") == "Data inválida em “Data/Hora”: use DD/MM/AAAA HH:MM."
+    await page.fill("#filters [name=from]", "")
     await after_load(page, TABLE, lambda: page.select_option("#lang", "en"))
     assert await page.text_content(f"{TABLE} thead") == "".join(
         ["Code", "Client ID", "Client", "Authorization ID", "Authorization", "IP", "Resource", "Event", "Method",
          "Status", "URL", "Server", "Error", "Time (ms)", "Date/Time"])
     assert await page.get_attribute("#refresh", "title") == "Refresh"
+    minute = console.demo.minute(2)
+    await page.fill("#filters [name=client]", "")
+    for name in ("from", "until"):  # English dates are typed YYYY-MM-DD HH:MM, still in São Paulo time
+        await page.fill(f"#filters [name={name}]", minute.strftime("%Y-%m-%d %H:%M"))
+    await after_load(page, TABLE, lambda: page.click("#filters button[type=submit]"))
+    shown = await rows(page, TABLE)
+    assert sorted(r[0] for r in shown) == sorted(console.demo.between(minute, minute))
+    assert all(r[14] == minute.strftime("%Y-%m-%d %H:%M") for r in shown)
     await page.select_option("#lang", "pt")
 
 

@@ -65,11 +65,14 @@ async def test_schedule_created_run_seen_in_history_and_deleted(console: Console
     assert await _schedules(console) == []
 
 
-async def test_dashboard_draws_its_charts(console: Console) -> None:
+async def test_dashboard_draws_its_charts_and_refreshes_on_its_own(console: Console) -> None:
     page = console.page
     await first_loaded(page)
+    await page.clock.install()  # the refresh timer is set when the tab opens: fake time can run it
     await page.click("nav [data-tab=dashboard]")
     await page.wait_for_selector("#chart-calls svg polyline.s-calls", state="attached")
+    async with page.expect_request(lambda r: "/reports/api-logs/stats" in r.url):
+        await page.clock.fast_forward(31_000)
     cards = await page.eval_on_selector_all("#dash-cards .card", "cs => cs.map(c => c.textContent)")
     assert f"Chamadas{len(console.demo.records)}" in cards
     assert await page.locator("#chart-calls svg polyline").count() == 2, "calls and errors"
