@@ -89,15 +89,23 @@ def run_json(settings: Settings, company_id: str, schedule: schedules.Schedule, 
     folder (the server's own paths are not the tenant's business), and the download link if any."""
     tz = schedule.recurrence.tz
     file = delivered_file(settings, company_id, run)
-    root = delivery.company_dir(settings, company_id).resolve()
-    where = str(Path(run.target).resolve().relative_to(root)) if file else run.target
     return {"id": run.run_id, "scheduled_for": run.scheduled_for.astimezone(tz).isoformat(),
             "period": {"from": run.period_from.astimezone(tz).isoformat(),
                        "until": run.period_until.astimezone(tz).isoformat()},
             "status": run.status, "attempts": run.attempts, "rows": run.rows, "bytes": run.size,
-            "destination": where or None, "error": run.error or None,
+            "destination": _where(settings, company_id, run) or None, "error": run.error or None,
             "recorded_at": run.recorded_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "download": (f"/reports/schedules/{schedule.schedule_id}/runs/{run.run_id}/file" if file else None)}
+
+
+def _where(settings: Settings, company_id: str, run: Run) -> str:
+    """A webhook's target as recorded (URL without its query, HTTP status); a file's path relative
+    to the company's folder, even after it was removed."""
+    if not run.target.startswith("/"):
+        return run.target
+    path = Path(run.target)
+    root = delivery.company_dir(settings, company_id).resolve()
+    return str(path.resolve().relative_to(root)) if path.resolve().is_relative_to(root) else path.name
 
 
 async def owned_schedule(request: web.Request) -> schedules.Schedule:
