@@ -53,7 +53,8 @@ function render(rows) {
   $("#logs-table tbody").replaceChildren(...rows.map((row) => {
     const tr = h("tr", { tabIndex: 0, dataset: { queryId: row.query_id, timestamp: row.timestamp },
       "aria-label": `${row.query_id}` },
-    cols.map((f) => { const text = fields.cell(f, row); return h("td", { title: text || null }, text); }));
+    cols.map((f) => { const text = fields.cell(f, row);
+      return h("td", { title: text || null, className: f.kind === "duration" ? "num" : null }, text); }));
     return tr;
   }));
 }
