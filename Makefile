@@ -3,10 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test lint bench-ingest bench-query bench-gateway bench-abuse clean
+.PHONY: install chromium run test lint bench-ingest bench-query bench-gateway bench-abuse clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's chromium for the console's browser tests"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "make: the console's browser tests need Chromium at $(CHROMIUM):" \
+	         "run 'sudo apt-get install -y chromium' (Debian/Ubuntu), then make test again" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,27 +27,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
 	touch $(STAMP)
 
-run: install
+run: $(STAMP)  # the stack needs no browser
 	$(BIN)/trilha up --demo
 
 test: install
 	$(BIN)/ruff check services ingest query schemas tests
 	$(BIN)/python -m pytest -q -ra
 
-lint: install
+lint: $(STAMP)
 	$(BIN)/ruff check services ingest query schemas tests
 
-bench-ingest: install
+bench-ingest: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_ingest
 
-bench-query: install
+bench-query: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_query
 	$(BIN)/python -m tests.bench.bench_reports
 
-bench-gateway: install
+bench-gateway: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_gateway
 
-bench-abuse: install
+bench-abuse: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_abuse
 
 clean:

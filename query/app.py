@@ -26,7 +26,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 import schemas
 from query import auth, console, errors, events_http, openapi_doc
 from query.fair_use import CompanySlots
-from query.reports import egress
+from query.reports import downloads, egress, runs, schedule_edit
 from query.reports import http as reports_http
 from services import clients, deps, logs, metrics
 from services.netcheck import ensure_port_free
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
+    app.add_routes(runs.ROUTES + downloads.ROUTES + schedule_edit.ROUTES)  # the console's schedule screens
     return app
 
 

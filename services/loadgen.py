@@ -92,7 +92,18 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     log.info("loadgen finished", seconds=round(elapsed, 1), made=progress.made, sent=s.delivered,
              rate=round(progress.made / max(elapsed, 1e-9), 1), invalid=s.invalid, dropped=s.dropped,
              rejected=s.rejected, kept_for_next_start=emitter.spill.pending_records if emitter.spill else 0)
-    return 0
+    return _exit_code(emitter, progress.made, settings)
+
+
+def _exit_code(emitter: Emitter, made: int, settings: Settings) -> int:
+    """Non-zero when records did not reach Kafka: a loader that delivered nothing must not look fine."""
+    undelivered = made - emitter.stats.delivered - emitter.stats.invalid - emitter.stats.rejected
+    if undelivered <= 0:
+        return 0
+    print(f"trilha loadgen: {undelivered:,} of {made:,} records did not reach Kafka at "
+          f"{settings.kafka_bootstrap_servers} (kept in {emitter.spill_dir} for the next start)",
+          file=sys.stderr, flush=True)
+    return 1
 
 
 async def _generate(emitter: Emitter, factory: RecordFactory, args: argparse.Namespace, progress: Progress,

@@ -24,6 +24,7 @@ from services.migrate_command import prepare
 from services.netcheck import ensure_port_free, parse_hostport, url_hostport, wait_for_port
 from services.procs import die_with_parent
 from services.settings import ConfigError, Settings
+from services.welcome import announce as welcome
 
 _STOP_GRACE_S = 20.0
 
@@ -232,5 +233,6 @@ def _announce(s: Settings, args: argparse.Namespace) -> None:
         workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
         span = f"{workers[0]}-{workers[-1]}" if len(workers) > 1 else workers[0]
         print(f"metrics     ingest on port {span}, scheduler on {scheduler} (/metrics)")
+    welcome(s, args.demo)  # console URL, demo companies, a ready token (services/welcome.py)
     demo = f", demo traffic at {args.demo_rate} records/s" if args.demo else ""
     print(f"trilha is ready{demo}. Ctrl-C stops everything.", flush=True)

@@ -15,6 +15,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from query.reports import csv_export, delivery, sql
 from query.reports.fields import word
 from query.reports.filters import ReportFilter, View
+from query.reports.runs import period_label
 from query.reports.schedules import Schedule
 from services.settings import Settings
 
@@ -29,7 +30,7 @@ async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: d
     try:
         size = await _spool(ch, schedule, flt, view, spool)
         rows = await _count(ch, schedule, flt)
-        name = f"{word('file_name', view.lang)}_{at.astimezone(view.tz):%Y-%m-%d_%H%M}_{schedule.schedule_id[:8]}.csv"
+        name = f"{word('file_name', view.lang)}_{period_label(*period, view.tz)}_{schedule.schedule_id[:8]}.csv"
         dest = schedule.destination
         if dest.kind == "directory":
             target = await asyncio.to_thread(delivery.to_directory, settings, schedule.company_id, dest, spool, name)

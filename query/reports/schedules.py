@@ -159,6 +159,18 @@ async def delete(ch: AsyncClient, company_id: str, schedule_id: str) -> bool:
     return True
 
 
+async def update(ch: AsyncClient, company_id: str, schedule_id: str, spec: dict[str, Any]) -> Schedule | None:
+    """Store `spec` as the schedule's newer version (id, creation and runs kept); None if not the company's."""
+    found = await get(ch, company_id, schedule_id)
+    if found is None:
+        return None
+    webhook = spec["destination"]["type"] == "webhook"
+    secret = (found.secret or signing.new_secret()) if webhook else ""  # a new webhook gets its secret here
+    updated = replace(found, spec=spec, secret=secret)
+    await _write(ch, updated, deleted=False, version=datetime.now(UTC))
+    return updated
+
+
 async def get(ch: AsyncClient, company_id: str, schedule_id: str) -> Schedule | None:
     return next(iter(await _read(ch, company_id, schedule_id)), None)
 

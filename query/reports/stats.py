@@ -1,5 +1,5 @@
 """Dashboard figures for a report search: totals, errors, counts by status class, by resource and
-per hour or day, and the p50/p95 duration.
+per hour or day (with each bucket's p95), the top clients, and the p50/p95 duration.
 
 The scan reads `calls FINAL`: ReplacingMergeTree merges copies of a record (same sorting key)
 while reading, so a record written twice and not merged yet counts once — in the counts and in
@@ -23,8 +23,9 @@ from query.reports.filters import ReportFilter, View
 
 HOURLY_UP_TO = timedelta(hours=48)
 _BUCKET = {"hour": "toStartOfHour(timestamp, {tz:String})", "day": "toStartOfDay(timestamp, {tz:String})"}
-# grouping(cls, resource, bucket): a bit is 1 when that column is aggregated away.
-_TOTAL, _BY_CLASS, _BY_RESOURCE, _BY_BUCKET = 0b111, 0b011, 0b101, 0b110
+TOP_CLIENTS = 10
+# grouping(cls, resource, bucket, client_id): a bit is 1 when that column is aggregated away.
+_TOTAL, _BY_CLASS, _BY_RESOURCE, _BY_BUCKET, _BY_CLIENT = 0b1111, 0b0111, 0b1011, 0b1101, 0b1110
 
 
 def bucket_size(flt: ReportFilter, requested: str | None) -> str:
@@ -43,18 +44,20 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
     cond = sql.where(flt, company_id)
     cond.params["tz"] = view.tz.key
     query = (
-        "SELECT grouping(cls, resource, bucket) AS g, cls, resource, toUnixTimestamp(bucket) AS b, "
-        "count() AS n, countIf(error) AS e, quantilesTiming(0.5, 0.95)(duration_ms) AS q "
-        f"FROM (SELECT intDiv(status, 100) AS cls, resource, {_BUCKET[bucket]} AS bucket, error, duration_ms "
-        f"FROM calls FINAL WHERE {cond.sql}) "
-        "GROUP BY GROUPING SETS ((), (cls), (resource), (bucket))"
+        "SELECT grouping(cls, resource, bucket, client_id) AS g, cls, resource, toUnixTimestamp(bucket) AS b, "
+        "count() AS n, countIf(error) AS e, quantilesTiming(0.5, 0.95)(duration_ms) AS q, client_id, "
+        "any(client_name), any(client_username) "
+        f"FROM (SELECT intDiv(status, 100) AS cls, resource, {_BUCKET[bucket]} AS bucket, error, duration_ms, "
+        f"client_id, client_name, client_username FROM calls FINAL WHERE {cond.sql}) "
+        "GROUP BY GROUPING SETS ((), (cls), (resource), (bucket), (client_id))"
     )
     result = await ch.query(query, parameters=cond.params, settings={"max_execution_time": 60})
     total, errors, durations = 0, 0, {"p50": None, "p95": None}
     classes: dict[str, int] = {}
     resources: list[dict[str, Any]] = []
     series: list[dict[str, Any]] = []
-    for g, cls, resource, start, n, e, (p50, p95) in result.result_rows:
+    top: list[dict[str, Any]] = []
+    for g, cls, resource, start, n, e, (p50, p95), client, name, username in result.result_rows:
         if g == _TOTAL:
             total, errors = n, e
             durations = {"p50": float(p50), "p95": float(p95)} if n else durations
@@ -64,9 +67,13 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
             resources.append({"resource": resource, "count": n, "errors": e})
         elif g == _BY_BUCKET:
             local = datetime.fromtimestamp(start, UTC).astimezone(view.tz)
-            series.append({"start": local.isoformat(), "count": n, "errors": e})
+            series.append({"start": local.isoformat(), "count": n, "errors": e, "p95_ms": float(p95)})
+        elif g == _BY_CLIENT:
+            top.append({"client_id": client, "client_name": name, "client_username": username, "count": n,
+                        "errors": e})
     resources.sort(key=lambda r: (-r["count"], r["resource"]))
     series.sort(key=lambda s: s["start"])
+    top.sort(key=lambda c: (-c["count"], c["client_id"]))
     return {"total": total, "errors": errors, "by_status_class": dict(sorted(classes.items())),
             "by_resource": resources, "buckets": {"size": bucket, "tz": view.tz.key, "series": series},
-            "duration_ms": durations}
+            "duration_ms": durations, "top_clients": top[:TOP_CLIENTS]}

@@ -34,6 +34,8 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
+    UnknownError,
+    UnsupportedVersionError,
 )
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -49,6 +51,8 @@ log = logs.get("trilha.emitter")
 # A broker refuses these records whatever we do: retrying would stall every record behind them.
 _REJECTED = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException,
              InvalidTimestampError)
+# What a broker without idempotent producers (the embedded Tansu broker) answers to InitProducerId.
+_NO_IDEMPOTENCE = (UnknownError, UnsupportedVersionError)
 _PARTITIONER = DefaultPartitioner()
 _FRAME_OVERHEAD = frame_size(b"", b"")
 
@@ -383,15 +387,22 @@ class Emitter:
                 "retry_backoff_ms": 200,
             }
             options.update(self.producer_options)
-            producer = clients.kafka_producer(self.settings, **options)
             try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                raise
-            self._producer = producer
+                self._producer = await _started(clients.kafka_producer(self.settings, **options))
+            except _NO_IDEMPOTENCE as exc:
+                if not options.get("enable_idempotence", self.settings.kafka_idempotence):
+                    raise
+                self._producer = await self._without_idempotence(options, exc)
         return self._producer
+
+    async def _without_idempotence(self, options: dict[str, Any], exc: BaseException) -> AIOKafkaProducer:
+        """The broker cannot give a producer id (Tansu cannot): deliver without idempotence rather than
+        not at all. Copies a retry makes are harmless, as every reader de-duplicates by QueryId."""
+        log.warning("the Kafka broker does not support idempotent producers; delivering without idempotence "
+                    "(set TRILHA_KAFKA_IDEMPOTENCE=false to skip this check)", error=repr(exc), emitter=self.name,
+                    bootstrap=self.settings.kafka_bootstrap_servers)
+        self.producer_options["enable_idempotence"] = False
+        return await _started(clients.kafka_producer(self.settings, **{**options, "enable_idempotence": False}))
 
     def _failed(self, window: _Window, exc: BaseException) -> None:
         self.stats.failures += 1
@@ -429,6 +440,16 @@ class Emitter:
             except (TimeoutError, Exception):  # noqa: BLE001 - unacknowledged records are in the spill file
                 with contextlib.suppress(Exception):
                     await producer.client.close()
+
+
+async def _started(producer: AIOKafkaProducer) -> AIOKafkaProducer:
+    try:
+        await producer.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        raise
+    return producer
 
 
 def _by_partition(entries: list[Entry], partitions: list[int]) -> dict[int, list[Entry]]:

@@ -6,18 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services import clients
 from services.settings import Settings
+from tests.gateway.helpers import ingested
 from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
 async def gw_calls(stack: Stack) -> AsyncIterator[Settings]:
     """Settings whose topic `trilha ingest` (a real process) writes into the shared ClickHouse."""
-    settings = stack.with_topic("gw-calls")
-    await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
-    stack.spawn("ingest-gw", "ingest", settings=settings)
-    try:
+    async with ingested(stack, "gw-calls", "ingest-gw") as settings:
         yield settings
-    finally:
-        stack.stop("ingest-gw")

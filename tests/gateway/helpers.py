@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,18 @@ from services import clients
 from services.netcheck import wait_for_port
 from services.settings import Settings
 from tests.stack import Stack, free_port
+
+
+@asynccontextmanager
+async def ingested(stack: Stack, topic: str, name: str) -> AsyncIterator[Settings]:
+    """Settings for `topic`, with a real `trilha ingest` process (`name`) writing it into ClickHouse."""
+    settings = stack.with_topic(topic)
+    await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
+    stack.spawn(name, "ingest", settings=settings)
+    try:
+        yield settings
+    finally:
+        stack.stop(name)
 
 
 async def read_topic(settings: Settings, topic: str, expected_ids: set[str],

@@ -87,3 +87,19 @@ async def test_bucket_parameter_is_checked(data: rs.Data) -> None:
     async with data.session.get(f"{data.base}/reports/api-logs/stats", params={"bucket": "week"},
                                 headers=data.headers) as answer:
         assert answer.status == 400 and (await answer.json())["error"]["parameter"] == "bucket"
+
+
+async def test_dashboard_series_carry_p95_and_the_top_clients_count_each_record_once(data: rs.Data) -> None:
+    stats = await _stats(data, bucket="day")
+    records = data.records
+    assert all(s["p95_ms"] >= 0 for s in stats["buckets"]["series"])
+    by_day: dict[str, list[float]] = {}
+    for r in records:
+        by_day.setdefault(rs.when(r).astimezone(SP).date().isoformat(), []).append(r["duration_ms"])
+    for s in stats["buckets"]["series"]:
+        assert _near_rank(by_day[s["start"][:10]], 0.95, s["p95_ms"]), s
+    clients = Counter(r["client_id"] for r in records)
+    expected = sorted(clients.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert [(c["client_id"], c["count"]) for c in stats["top_clients"]] == expected
+    names = {r["client_id"]: (r["client_name"], r["client_username"]) for r in records}
+    assert all((c["client_name"], c["client_username"]) == names[c["client_id"]] for c in stats["top_clients"])

@@ -209,7 +209,7 @@ async def test_directory_delivery_once_per_occurrence_none_skipped_company_only(
     try:
         code, log = await _scheduler(api.stack, f"sched-dir-1-{sid[:6]}", settings, slot + timedelta(seconds=30))
         assert code == 0, log
-        first = folder / f"registros-de-api_{slot:%Y-%m-%d_%H%M}_{sid[:8]}.csv"
+        first = folder / f"registros-de-api_{day1:%Y-%m-%d}_{sid[:8]}.csv"  # named by the day it covers
         rows = _rows(first.read_bytes())
         assert rows[0][0] == "Código"
         assert [r[0] for r in rows[1:]] == rs.newest_first(mine1), "the previous day's records, this company's only"
@@ -226,7 +226,7 @@ async def test_directory_delivery_once_per_occurrence_none_skipped_company_only(
         runs = await _runs(api.ch, sid)
         delivered = [r for r in runs if r[2] == "delivered"]
         assert len(delivered) == 4 and all(r[1] == 1 for r in delivered), runs
-        second = folder / f"registros-de-api_{slot + timedelta(days=1):%Y-%m-%d_%H%M}_{sid[:8]}.csv"
+        second = folder / f"registros-de-api_{day2:%Y-%m-%d}_{sid[:8]}.csv"
         assert [r[0] for r in _rows(second.read_bytes())[1:]] == rs.newest_first(mine2)
         assert len(list(folder.glob("*.csv"))) == 4, "every missed occurrence ran, in order, none skipped"
         assert not list(folder.glob(".*")), "no partial files left behind"
