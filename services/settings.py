@@ -1,7 +1,7 @@
 """Every process reads its configuration from `TRILHA_*` environment variables.
 
 One set of variables describes the whole stack, so the same processes run against the embedded
-broker and ClickHouse endpoint or against a real Kafka and ClickHouse by changing the
+broker and ClickHouse server or against a real Kafka and ClickHouse by changing the
 environment only.
 """
 
@@ -32,6 +32,7 @@ class Settings:
     kafka_partitions: int = _setting(4, "partitions when Trilha creates the topic itself")
     kafka_idempotence: bool = _setting(True, "idempotent producers (the embedded broker lacks it)")
     clickhouse_url: str = _setting("http://127.0.0.1:8123", "ClickHouse HTTP(S) URL")
+    clickhouse_tcp_port: int = _setting(9000, "embedded ClickHouse: port of its native TCP interface")
     clickhouse_user: str = _setting("default", "ClickHouse user")
     clickhouse_password: str = _setting("", "ClickHouse password")
     clickhouse_database: str = _setting("default", "ClickHouse database holding Trilha's tables")

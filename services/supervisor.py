@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ingest-workers", type=int, default=1, help="ingest processes in the consumer group")
     parser.add_argument("--query-port", type=int, help="overrides TRILHA_QUERY_PORT")
     parser.add_argument("--kafka", help="overrides TRILHA_KAFKA_BOOTSTRAP_SERVERS (embedded broker address)")
-    parser.add_argument("--clickhouse-url", help="overrides TRILHA_CLICKHOUSE_URL (embedded endpoint address)")
+    parser.add_argument("--clickhouse-url", help="overrides TRILHA_CLICKHOUSE_URL (embedded server's HTTP address)")
     parser.add_argument("--no-scheduler", action="store_true", help="do not start the report scheduler")
 
 
@@ -122,6 +122,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if proc.returncode != 0:  # a clean stop is 0: anything else is worth a look at its log
+                print(f"trilha: {child.name} stopped with exit status {proc.returncode}", flush=True)
         for child in self.children:
             (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
 
@@ -141,7 +143,9 @@ def _check_ports(settings: Settings) -> None:
     ensure_port_free(*parse_hostport(settings.kafka_bootstrap_servers.split(",")[0], 9092),
                      "the embedded Kafka broker (TRILHA_KAFKA_BOOTSTRAP_SERVERS)")
     ensure_port_free(*url_hostport(settings.clickhouse_url, 8123),
-                     "the embedded ClickHouse endpoint (TRILHA_CLICKHOUSE_URL)")
+                     "the embedded ClickHouse's HTTP interface (TRILHA_CLICKHOUSE_URL)")
+    ensure_port_free("127.0.0.1", settings.clickhouse_tcp_port,
+                     "the embedded ClickHouse's native interface (TRILHA_CLICKHOUSE_TCP_PORT)")
     ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
 
 
@@ -225,7 +229,8 @@ def _metrics_ports(base: int, ingest_workers: int) -> tuple[list[str], str]:
 
 def _announce(s: Settings, args: argparse.Namespace) -> None:
     print(f"kafka       {s.kafka_bootstrap_servers} (embedded Tansu broker, in memory)", flush=True)
-    print(f"clickhouse  {s.clickhouse_url} (embedded chDB endpoint, data in {s.data_dir}/clickhouse)")
+    print(f"clickhouse  {s.clickhouse_url}, native 127.0.0.1:{s.clickhouse_tcp_port} (ClickHouse's own server, "
+          f"data in {s.data_dir}/clickhouse)")
     print(f"query       http://{s.query_host}:{s.query_port} (console at /, health at /healthz)")
     print(f"logs        {s.data_dir}/log, pid files in {s.data_dir}/run")
     if s.metrics_port:

@@ -1,6 +1,6 @@
 """The stack the integration tests run against, started once per session.
 
-By default: the embedded broker and ClickHouse endpoint as real child processes on free ports.
+By default: the embedded broker and ClickHouse's own server as real child processes on free ports.
 With TRILHA_TEST_BACKEND=containers: real Kafka and ClickHouse through testcontainers (needs a
 Docker engine). Tests only see `Stack`: addresses and the Settings every process would get.
 """
@@ -75,7 +75,8 @@ class Stack:
 def _embedded(tmp: Path) -> Iterator[Stack]:
     kafka_port, ch_port, query_port = free_port(), free_port(), free_port()
     settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
-                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", query_port=query_port,
+                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", clickhouse_tcp_port=free_port(),
+                                 query_port=query_port,
                                  data_dir=str(tmp), kafka_idempotence=False,
                                  cursor_secret="test-secret-not-for-production", batch_max_age_s=0.3)
     stack = Stack(settings, tmp)

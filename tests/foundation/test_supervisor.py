@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,7 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int, dict[
     query_port = free_port()
     env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
                TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port),
-               TRILHA_METRICS_PORT=str(_free_ports_in_a_row(3)))
+               TRILHA_CLICKHOUSE_TCP_PORT=str(free_port()), TRILHA_METRICS_PORT=str(_free_ports_in_a_row(3)))
     proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data-dir", str(tmp_path), "--demo",
                              "--ingest-workers", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -130,6 +131,13 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
                what="the query service to be restarted")
     pids["query"] = _pid(data_dir, "query")
 
+    wait_until(lambda: _stored_calls(proc_env) > 0, timeout=60, what="demo records to reach ClickHouse")
+    before = _stored_calls(proc_env)
+    os.kill(pids["clickhouse"], signal.SIGKILL)
+    wait_until(lambda: _pid(data_dir, "clickhouse") != pids["clickhouse"] and _stored_calls(proc_env) > before,
+               timeout=90, what="ClickHouse to be restarted with its data and ingestion to go on")
+    pids["clickhouse"] = _pid(data_dir, "clickhouse")
+
     os.kill(pids["broker"], signal.SIGKILL)
     wait_until(lambda: _pid(data_dir, "broker") != pids["broker"], timeout=60, what="the broker to be restarted")
     pids["broker"] = _pid(data_dir, "broker")
@@ -138,8 +146,20 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+    said = proc.stdout.read() if proc.stdout else ""
+    assert "trilha: clickhouse stopped with exit status" not in said, said
     assert [name for name, pid in pids.items() if _alive(pid)] == []
     assert not list((data_dir / "run").glob("*.pid"))
+
+
+def _stored_calls(env: dict[str, str]) -> int:
+    """Records in ClickHouse, or -1 while it does not answer."""
+    query = urllib.parse.urlencode({"query": "SELECT count() FROM calls"})
+    try:
+        with urllib.request.urlopen(f"{env['TRILHA_CLICKHOUSE_URL']}/?{query}", timeout=5) as response:
+            return int(response.read())
+    except (OSError, ValueError):
+        return -1
 
 
 def _run_trilha(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -161,7 +181,8 @@ def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         env = _env(TRILHA_QUERY_PORT=str(port), TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-                   TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+                   TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
+                   TRILHA_CLICKHOUSE_TCP_PORT=str(free_port()))
         line = _one_clear_line(_run_trilha("up", "--data-dir", str(tmp_path), env=env))
     assert f"127.0.0.1:{port}" in line and "already in use" in line
 
