@@ -32,6 +32,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports (embedded shards, metrics ports of `trilha up`)."""
+    while True:
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+
+
+def shards_under_test() -> int:
+    """ClickHouse servers of the test stack: TRILHA_TEST_CLICKHOUSE_SHARDS (1 by default; `make test-shards`: 2)."""
+    return int(os.environ.get("TRILHA_TEST_CLICKHOUSE_SHARDS", "1"))
+
+
+def clickhouse_ports(shards: int) -> tuple[int, int]:
+    """Consecutive free HTTP ports, then as many native ones right after them."""
+    base = free_ports_in_a_row(2 * shards)
+    return base, base + shards
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -73,16 +97,22 @@ class Stack:
 
 
 def _embedded(tmp: Path) -> Iterator[Stack]:
-    kafka_port, ch_port, query_port = free_port(), free_port(), free_port()
+    shards = shards_under_test()
+    (ch_port, tcp_port), kafka_port, query_port = clickhouse_ports(shards), free_port(), free_port()
     settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
-                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", clickhouse_tcp_port=free_port(),
-                                 query_port=query_port,
+                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", clickhouse_tcp_port=tcp_port,
+                                 clickhouse_shards=shards, clickhouse_user="trilha",
+                                 clickhouse_password="test-password-not-for-production", query_port=query_port,
                                  data_dir=str(tmp), kafka_idempotence=False,
                                  cursor_secret="test-secret-not-for-production", batch_max_age_s=0.3)
     stack = Stack(settings, tmp)
     stack.spawn("broker", "broker")
-    stack.spawn("clickhouse", "clickhouse")
-    for name, port in (("broker", kafka_port), ("clickhouse", ch_port)):
+    waits = [("broker", kafka_port)]
+    for n in range(1, shards + 1):
+        name = "clickhouse" if n == 1 else f"clickhouse-{n}"
+        stack.spawn(name, "clickhouse", "--shard", str(n))
+        waits.append((name, ch_port + n - 1))
+    for name, port in waits:
         if not wait_for_port("127.0.0.1", port, 60):
             raise RuntimeError(f"embedded {name} did not start:\n{stack.log(name)}")
     asyncio.run(prepare(settings))

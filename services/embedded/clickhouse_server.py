@@ -3,7 +3,8 @@
 chdb's one-shot `_chdb.query(sql, format, path=DATA)` runs a whole clickhouse-local
 (`DB::LocalServer`), which, unlike `chdb.connect()`, can start the real servers: `SYSTEM START
 LISTEN HTTP; SYSTEM START LISTEN TCP` followed by a query that never ends keeps them up for as
-long as the call runs. LocalServer reads its ports from `config.xml` in the current directory
+long as the call runs. Clients must log in as the configured user (clickhouse_auth.py).
+LocalServer reads its ports from `config.xml` in the current directory
 (the call takes no flags), so the caller runs in a folder of its own holding that file.
 
 Stopping: a signal only sets a flag (the call runs in a thread, the main thread waits on it);
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from services.embedded.clickhouse_auth import OnceAuthenticator, users_xml
+
 # The blocking query: one row per second, filtered out, so it costs nothing and returns nothing.
 _MARKER = "trilha_server_keepalive"
 _BLOCKER = (f"SELECT count() AS {_MARKER} FROM system.numbers WHERE sleepEachRow(1) != 0 "
@@ -43,33 +46,51 @@ class Endpoint:
     tcp_port: int
 
 
-def config_xml(me: Endpoint, cluster: str = "", shards: tuple[Endpoint, ...] = ()) -> str:
-    """The server's configuration: 127.0.0.1 only (the listener has no authentication), its ports,
-    and, for a cluster on one machine, the same `<remote_servers>` on every server (shards by TCP port)."""
+@dataclass(frozen=True)
+class ServerSpec:
+    """One embedded server: where its data and its generated configuration live, its ports, the
+    cluster it belongs to (`shards` in order, empty for one node), and the clients' user."""
+
+    data_dir: Path
+    run_dir: Path
+    me: Endpoint
+    user: str
+    password: str
+    cluster: str = ""
+    shards: tuple[Endpoint, ...] = ()
+
+
+def config_xml(spec: ServerSpec, auth: str) -> str:
+    """127.0.0.1 only, its ports, `auth` (users and the authenticator), and for a cluster on one machine
+    the same `<remote_servers>` on every server: shards by TCP port, reached as the clients' user."""
     remote = ""
-    if cluster and shards:
-        replicas = "".join(
-            f"<shard><replica><host>127.0.0.1</host><port>{s.tcp_port}</port></replica></shard>" for s in shards)
-        remote = f"<remote_servers><{escape(cluster)}>{replicas}</{escape(cluster)}></remote_servers>"
-    return (f"<clickhouse><listen_host>127.0.0.1</listen_host><http_port>{me.http_port}</http_port>"
-            f"<tcp_port>{me.tcp_port}</tcp_port><keep_alive_timeout>{KEEP_ALIVE_S}</keep_alive_timeout>"
-            f"{remote}</clickhouse>\n")
+    if spec.cluster and spec.shards:
+        login = f"<user>{escape(spec.user)}</user><password>{escape(spec.password)}</password>"
+        replicas = "".join(f"<shard><replica><host>127.0.0.1</host><port>{s.tcp_port}</port>{login}</replica></shard>"
+                           for s in spec.shards)
+        remote = f"<remote_servers><{spec.cluster}>{replicas}</{spec.cluster}></remote_servers>"
+    return (f"<clickhouse><listen_host>127.0.0.1</listen_host><http_port>{spec.me.http_port}</http_port>"
+            f"<tcp_port>{spec.me.tcp_port}</tcp_port><keep_alive_timeout>{KEEP_ALIVE_S}</keep_alive_timeout>"
+            f"{auth}{remote}</clickhouse>\n")
 
 
-def serve(data_dir: Path, run_dir: Path, config: str, http_port: int) -> int:
-    """Serve on `data_dir` until SIGTERM/SIGINT; returns the exit status (0 after a clean stop)."""
-    import chdb._chdb as engine  # imported late: loading the engine costs ~1 s and 300 MB
+def serve(spec: ServerSpec) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status (0 after a clean stop)."""
+    # Imported before the chdir: importing chdb opens an engine in the current directory, which
+    # our users.xml (default locked out) would refuse. Loading it costs ~1 s and 300 MB.
+    import chdb._chdb as engine
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.xml").write_text(config)
-    os.chdir(run_dir)
+    authenticator = OnceAuthenticator()
+    _write_private(spec.run_dir, {"config.xml": config_xml(spec, authenticator.config()),
+                                  "users.xml": users_xml(spec.user, spec.password)})
+    os.chdir(spec.run_dir)
     outcome: dict[str, BaseException] = {}
     done = threading.Event()
 
     def run() -> None:
         try:
             engine.query(f"SYSTEM START LISTEN HTTP; SYSTEM START LISTEN TCP; {_BLOCKER}", "TabSeparated",
-                         path=str(data_dir))
+                         path=str(spec.data_dir))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             outcome["error"] = exc
         done.set()
@@ -81,7 +102,7 @@ def serve(data_dir: Path, run_dir: Path, config: str, http_port: int) -> int:
     while not (stop.wait(0.2) or done.is_set()):
         pass
     if not done.is_set():
-        _end_blocking_query(http_port, done)
+        _end_blocking_query(spec, done)
     done.wait()
     if "error" in outcome or not stop.is_set():
         # The blocking query never ends by itself: LocalServer printed why it stopped (a locked
@@ -94,13 +115,26 @@ def serve(data_dir: Path, run_dir: Path, config: str, http_port: int) -> int:
     return 0
 
 
-def _end_blocking_query(http_port: int, done: threading.Event) -> None:
+def _write_private(folder: Path, files: dict[str, str]) -> None:
+    """The configuration holds the cluster's password: readable by this user only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for name, text in files.items():
+        path = folder / name
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text)
+
+
+def _end_blocking_query(spec: ServerSpec, done: threading.Event) -> None:
     """Ask our own server to kill the blocking query; retried until the call returns (the server
     may still be starting, or the query not have begun yet)."""
-    url = f"http://127.0.0.1:{http_port}/?" + urllib.parse.urlencode({"query": _KILL})
+    url = f"http://127.0.0.1:{spec.me.http_port}/?" + urllib.parse.urlencode({"query": _KILL})
+    login = {"X-ClickHouse-User": spec.user, "X-ClickHouse-Key": spec.password}
     while not done.is_set():
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as response:
+            request = urllib.request.Request(url, method="POST", headers=login)
+            with urllib.request.urlopen(request, timeout=30) as response:
                 response.read()
         except OSError:
             pass

@@ -11,6 +11,8 @@ import socket
 import struct
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -45,13 +47,17 @@ class Server:
             return self.proc.wait()
 
     def client(self) -> Client:
-        return clickhouse_connect.get_client(host="127.0.0.1", port=self.http_port)
+        return clickhouse_connect.get_client(host="127.0.0.1", port=self.http_port, username=USER, password=PASSWORD)
 
 
-def _env(data_dir: Path, http_port: int, tcp_port: int) -> dict[str, str]:
+USER, PASSWORD = "trilha", "a-test-password"
+
+
+def _env(data_dir: Path, http_port: int, tcp_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRILHA_")}
     return {**env, "TRILHA_DATA_DIR": str(data_dir), "TRILHA_CLICKHOUSE_URL": f"http://127.0.0.1:{http_port}",
-            "TRILHA_CLICKHOUSE_TCP_PORT": str(tcp_port)}
+            "TRILHA_CLICKHOUSE_TCP_PORT": str(tcp_port), "TRILHA_CLICKHOUSE_USER": USER,
+            "TRILHA_CLICKHOUSE_PASSWORD": PASSWORD, **extra}
 
 
 def start_server(data_dir: Path, wait: bool = True) -> Server:
@@ -99,7 +105,7 @@ def _read_string(sock: socket.socket) -> str:
     return data.decode()
 
 
-def native_hello(port: int, user: str = "default", password: str = "") -> tuple[int, str, int, int]:
+def native_hello(port: int, user: str, password: str) -> tuple[int, str, int, int]:
     """The native protocol's first exchange: our Hello, then the server's first packet (its type,
     and for Hello (0) the server's name and version; for an Exception (2), its code and name)."""
     hello = (_varint(0) + _string("trilha-test") + _varint(26) + _varint(9) + _varint(54460)
@@ -117,7 +123,8 @@ def native_hello(port: int, user: str = "default", password: str = "") -> tuple[
 
 
 def test_native_tcp_port_answers_as_clickhouse(stack: Stack) -> None:
-    kind, name, major, _minor = native_hello(stack.settings.clickhouse_tcp_port)
+    s = stack.settings
+    kind, name, major, _minor = native_hello(s.clickhouse_tcp_port, s.clickhouse_user, s.clickhouse_password)
     assert (kind, name, major) == (0, "ClickHouse", 26)
 
 
@@ -125,9 +132,27 @@ def test_http_port_serves_clickhouse_play_page_and_tab_separated_by_default(stac
     base = stack.settings.clickhouse_url
     with urllib.request.urlopen(f"{base}/play", timeout=10) as page:
         assert b"ClickHouse Query" in page.read()
-    with urllib.request.urlopen(f"{base}/?query=SELECT%201%2C%20%27a%27", timeout=10) as answer:
+    s = stack.settings
+    login = {"X-ClickHouse-User": s.clickhouse_user, "X-ClickHouse-Key": s.clickhouse_password}
+    request = urllib.request.Request(f"{base}/?query=SELECT%201%2C%20%27a%27", headers=login)
+    with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["X-ClickHouse-Format"] == "TabSeparated"
         assert answer.read() == b"1\ta\n"
+
+
+@pytest.mark.parametrize("login", [{}, {"user": "default"}, {"user": "default", "password": "x"},
+                                   {"user": "trilha"}, {"user": "trilha", "password": "wrong"}],
+                         ids=["nobody", "default", "default-with-password", "no-password", "wrong-password"])
+def test_a_request_without_the_right_credentials_is_refused(stack: Stack, login: dict[str, str]) -> None:
+    """The embedded server is password-protected on both interfaces; its in-process `default` user
+    (which starts the servers) lets nobody in from the network."""
+    query = urllib.parse.urlencode({"query": "SELECT currentUser()", **login})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{stack.settings.clickhouse_url}/?{query}", timeout=10)
+    assert refused.value.code in (401, 403), refused.value.read()[:300]
+    kind, name, code, _ = native_hello(stack.settings.clickhouse_tcp_port, login.get("user", ""),
+                                       login.get("password", ""))
+    assert kind == 2 and code in (194, 516), (name, code)
 
 
 async def test_the_server_listens_on_loopback_only(stack: Stack, ch: AsyncClient) -> None:
@@ -184,7 +209,9 @@ async def test_error_codes_sort_data_errors_from_server_errors(ch: AsyncClient) 
 
 
 def test_an_error_in_the_middle_of_a_streamed_result_reaches_the_client(stack: Stack) -> None:
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=int(stack.settings.clickhouse_url.rsplit(":", 1)[1]))
+    s = stack.settings
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=int(s.clickhouse_url.rsplit(":", 1)[1]),
+                                           username=s.clickhouse_user, password=s.clickhouse_password)
     try:
         with pytest.raises(Exception) as caught:  # noqa: B017 - the client's own stream error type
             with client.query_rows_stream("SELECT throwIf(number = 3000000) FROM numbers(5000000)",
@@ -231,12 +258,22 @@ def test_a_data_dir_in_use_ends_the_second_server_with_an_error(tmp_path: Path) 
         assert first.stop() == 0
 
 
+def _trilha_clickhouse(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`trilha clickhouse` expected to refuse to start: its exit status and what it said."""
+    return subprocess.run([sys.executable, "-m", "services.cli", "clickhouse"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_embedded_server_refuses_to_start_without_a_password_or_as_default(tmp_path: Path) -> None:
+    for extra, named in (({"TRILHA_CLICKHOUSE_PASSWORD": ""}, "TRILHA_CLICKHOUSE_PASSWORD"),
+                         ({"TRILHA_CLICKHOUSE_USER": "default"}, "TRILHA_CLICKHOUSE_USER")):
+        result = _trilha_clickhouse(_env(tmp_path, free_port(), free_port(), **extra))
+        assert result.returncode == 2 and result.stderr.startswith(f"trilha: error: {named}"), result.stderr
+
+
 def test_a_port_in_use_is_one_clear_line(stack: Stack, tmp_path: Path) -> None:
-    env = _env(tmp_path, free_port(), stack.settings.clickhouse_tcp_port)
-    result = subprocess.run([sys.executable, "-m", "services.cli", "clickhouse"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    result = _trilha_clickhouse(_env(tmp_path, free_port(), stack.settings.clickhouse_tcp_port))
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"trilha: error: port 127.0.0.1:{stack.settings.clickhouse_tcp_port} for the embedded ClickHouse's native "
         "interface (TRILHA_CLICKHOUSE_TCP_PORT) is already in use: stop what uses it or choose another port"]
 
