@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 # The console's browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install chromium run test lint bench-ingest bench-query bench-gateway bench-abuse clean
+.PHONY: install chromium run test test-shards lint bench-ingest bench-query bench-gateway bench-abuse clean
+
+# Benchmarks on N embedded ClickHouse shards: SHARDS=2 make bench-query
+SHARDS ?= 1
 
 install: $(STAMP) chromium
 
@@ -34,21 +37,25 @@ test: install
 	$(BIN)/ruff check services ingest query schemas tests
 	$(BIN)/python -m pytest -q -ra
 
+# The same suite against a 2-shard ClickHouse cluster on this machine (answers must be identical).
+test-shards: install
+	TRILHA_TEST_CLICKHOUSE_SHARDS=2 $(BIN)/python -m pytest -q -ra
+
 lint: $(STAMP)
 	$(BIN)/ruff check services ingest query schemas tests
 
 bench-ingest: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_ingest
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_ingest
 
 bench-query: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_query
-	$(BIN)/python -m tests.bench.bench_reports
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_query
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_reports
 
 bench-gateway: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_gateway
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_gateway
 
 bench-abuse: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_abuse
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_abuse
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

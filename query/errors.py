@@ -29,6 +29,9 @@ log = logs.get("query.errors")
 
 _TOO_LONG = {159, 160}  # TIMEOUT_EXCEEDED, TOO_SLOW
 DISCONNECTED_STATUS = 499  # nginx's "client closed request"; never reaches the caller, who is gone
+# A shard of a sharded ClickHouse not answering (SOCKET_TIMEOUT, NETWORK_ERROR, ALL_CONNECTION_TRIES_FAILED,
+# NO_REMOTE_SHARD_AVAILABLE): the query fails as a whole (skip_unavailable_shards is off), never partially.
+_SHARD_DOWN = {209, 210, 279, 519}
 Renderer = Callable[[int, str, str | None], dict[str, Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -133,6 +136,9 @@ def _unavailable(exc: ClickHouseError) -> str | None:
         return TOOK_TOO_LONG
     if isinstance(exc, OperationalError):
         return "the database is not answering right now: try again in a few seconds"
+    if getattr(exc, "code", None) in _SHARD_DOWN:
+        return ("a database shard holding part of these records is not answering, so no answer is given "
+                "rather than a partial one: try again in a few seconds")
     return None
 
 

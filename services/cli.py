@@ -16,7 +16,7 @@ from services.settings import ConfigError, Settings
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("services.supervisor", "start the whole stack on this machine (broker, ClickHouse, ingest, query)"),
     "broker": ("services.embedded.broker_command", "run the embedded Kafka-protocol broker (Tansu)"),
-    "clickhouse": ("services.embedded.clickhouse_command", "run the embedded ClickHouse endpoint (chDB)"),
+    "clickhouse": ("services.embedded.clickhouse_command", "run ClickHouse's own server from the chdb-core wheel"),
     "migrate": ("services.migrate_command", "apply ClickHouse migrations and create the Kafka topics"),
     "ingest": ("ingest.worker", "consume call records from Kafka and write them into ClickHouse"),
     "query": ("query.app", "serve the Events API, reports and console over HTTP"),

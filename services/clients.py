@@ -15,22 +15,39 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from services.embedded.clickhouse_auth import login
 from services.settings import Settings
+
+# Make a sharded cluster answer exactly as one node does (and change nothing on one node):
+# - inserts through a Distributed table are written to every shard before they are acknowledged,
+#   so a retried batch is de-duplicated per shard with its token and a write is read back at once;
+# - an IN/JOIN over a Distributed table inside a query over one runs once, globally (GLOBAL IN),
+#   so a search page picks its candidates exactly as one node would;
+# - a lookup by the sharding key (QueryId, token id) goes to the one shard that holds it;
+# - a shard that does not answer fails the query: never a silently partial answer.
+CLUSTER_SETTINGS = {
+    "distributed_foreground_insert": 1,
+    "distributed_product_mode": "global",
+    "optimize_skip_unused_shards": 1,
+    "skip_unavailable_shards": 0,
+}
 
 
 async def clickhouse(settings: Settings, **kwargs: Any) -> AsyncClient:
     """An async client without a session: it is shared by concurrent tasks (clickhouse-connect#295)."""
     url = urlsplit(settings.clickhouse_url)
+    user, password = login(settings)
     options: dict[str, Any] = {
         "host": url.hostname or "127.0.0.1",
         "port": url.port or (8443 if url.scheme == "https" else 8123),
         "secure": url.scheme == "https",
-        "username": settings.clickhouse_user,
-        "password": settings.clickhouse_password,
+        "username": user,
+        "password": password,
         "database": settings.clickhouse_database,
         "autogenerate_session_id": False,
         "connect_timeout": 5,
         "send_receive_timeout": 300,
+        "settings": dict(CLUSTER_SETTINGS),
     }
     options.update(kwargs)
     return await clickhouse_connect.get_async_client(**options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services import clients, migrations
+from services import clients, cluster, migrations
 from services.deps import require_clickhouse, require_kafka
 from services.settings import Settings
 
@@ -14,11 +14,13 @@ async def prepare(settings: Settings) -> list[str]:
     """Migrations and topics; every process that needs them may call this (it is idempotent)."""
     await require_clickhouse(settings)
     await require_kafka(settings)
-    client = await clients.clickhouse(settings)
-    try:
-        applied = await migrations.apply(client, settings.clickhouse_cluster)
-    finally:
-        await client.close()
+    layout, applied = cluster.layout(settings), []
+    for target in cluster.ddl_targets(settings):  # each embedded shard, or the one URL
+        client = await clients.clickhouse(target)
+        try:
+            applied = await migrations.apply(client, layout)
+        finally:
+            await client.close()
     await clients.ensure_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
     return applied
 

@@ -1,7 +1,7 @@
 """Every process reads its configuration from `TRILHA_*` environment variables.
 
 One set of variables describes the whole stack, so the same processes run against the embedded
-broker and ClickHouse endpoint or against a real Kafka and ClickHouse by changing the
+broker and ClickHouse server or against a real Kafka and ClickHouse by changing the
 environment only.
 """
 
@@ -32,10 +32,12 @@ class Settings:
     kafka_partitions: int = _setting(4, "partitions when Trilha creates the topic itself")
     kafka_idempotence: bool = _setting(True, "idempotent producers (the embedded broker lacks it)")
     clickhouse_url: str = _setting("http://127.0.0.1:8123", "ClickHouse HTTP(S) URL")
+    clickhouse_tcp_port: int = _setting(9000, "embedded ClickHouse: port of its native TCP interface")
+    clickhouse_shards: int = _setting(1, "embedded ClickHouse: servers forming one sharded cluster (ports +0, +1, ...)")
     clickhouse_user: str = _setting("default", "ClickHouse user")
     clickhouse_password: str = _setting("", "ClickHouse password")
     clickhouse_database: str = _setting("default", "ClickHouse database holding Trilha's tables")
-    clickhouse_cluster: str = _setting("", "cluster name: tables become Replicated* and DDL runs ON CLUSTER")
+    clickhouse_cluster: str = _setting("", "real cluster's name: Replicated* + Distributed tables, DDL ON CLUSTER")
     query_host: str = _setting("127.0.0.1", "address the query service listens on")
     query_port: int = _setting(8080, "port of the query service")
     query_token_rate: float = _setting(50.0, "query: requests per second one API token may make (token bucket)")

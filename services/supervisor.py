@@ -19,9 +19,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from services import cluster
 from services.clients import ensure_topics
+from services.embedded.clickhouse_auth import EMBEDDED_USER, SECRET_FILE
 from services.migrate_command import prepare
-from services.netcheck import ensure_port_free, parse_hostport, url_hostport, wait_for_port
+from services.netcheck import ensure_port_free, parse_hostport, wait_for_port
 from services.procs import die_with_parent
 from services.settings import ConfigError, Settings
 from services.welcome import announce as welcome
@@ -36,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ingest-workers", type=int, default=1, help="ingest processes in the consumer group")
     parser.add_argument("--query-port", type=int, help="overrides TRILHA_QUERY_PORT")
     parser.add_argument("--kafka", help="overrides TRILHA_KAFKA_BOOTSTRAP_SERVERS (embedded broker address)")
-    parser.add_argument("--clickhouse-url", help="overrides TRILHA_CLICKHOUSE_URL (embedded endpoint address)")
+    parser.add_argument("--clickhouse-url", help="overrides TRILHA_CLICKHOUSE_URL (embedded server's HTTP address)")
+    parser.add_argument("--clickhouse-shards", type=int,
+                        help="overrides TRILHA_CLICKHOUSE_SHARDS: ClickHouse servers forming one sharded cluster")
     parser.add_argument("--no-scheduler", action="store_true", help="do not start the report scheduler")
 
 
@@ -123,26 +127,38 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if proc.returncode != 0:  # a clean stop is 0: anything else is worth a look at its log
+                print(f"trilha: {child.name} stopped with exit status {proc.returncode}", flush=True)
         for child in self.children:
             (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
 
 
-def _cursor_secret(settings: Settings, data_dir: Path) -> str:
-    """One signing key per data dir, shared by all query processes and kept across restarts."""
-    if settings.cursor_secret:
-        return settings.cursor_secret
-    path = data_dir / "cursor.secret"
+def _kept_secret(path: Path) -> str:
+    """A random secret made once per data dir and kept across restarts (readable by this user only)."""
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
+def _own_secrets(settings: Settings, data_dir: Path) -> Settings:
+    """The cursor key shared by all query processes, and the embedded ClickHouse's login: its
+    in-process session owns `default`, so clients log in as another user (trilha unless
+    TRILHA_CLICKHOUSE_USER names one) with TRILHA_CLICKHOUSE_PASSWORD or a kept random password."""
+    user = settings.clickhouse_user if settings.clickhouse_user != "default" else EMBEDDED_USER
+    return replace(settings, cursor_secret=settings.cursor_secret or _kept_secret(data_dir / "cursor.secret"),
+                   clickhouse_user=user,
+                   clickhouse_password=settings.clickhouse_password or _kept_secret(data_dir / SECRET_FILE))
+
+
 def _check_ports(settings: Settings) -> None:
     ensure_port_free(*parse_hostport(settings.kafka_bootstrap_servers.split(",")[0], 9092),
                      "the embedded Kafka broker (TRILHA_KAFKA_BOOTSTRAP_SERVERS)")
-    ensure_port_free(*url_hostport(settings.clickhouse_url, 8123),
-                     "the embedded ClickHouse endpoint (TRILHA_CLICKHOUSE_URL)")
+    for shard in cluster.endpoints(settings):
+        ensure_port_free("127.0.0.1", shard.http_port,
+                         "the embedded ClickHouse's HTTP interface (TRILHA_CLICKHOUSE_URL)")
+        ensure_port_free("127.0.0.1", shard.tcp_port,
+                         "the embedded ClickHouse's native interface (TRILHA_CLICKHOUSE_TCP_PORT)")
     ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
 
 
@@ -157,11 +173,12 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     settings = replace(settings, data_dir=str(data_dir), query_port=args.query_port or settings.query_port,
                        kafka_bootstrap_servers=args.kafka or settings.kafka_bootstrap_servers,
                        clickhouse_url=args.clickhouse_url or settings.clickhouse_url,
+                       clickhouse_shards=args.clickhouse_shards or settings.clickhouse_shards,
                        kafka_idempotence=False)  # Tansu's memory engine has no idempotent producers
     run_dir, log_dir = data_dir / "run", data_dir / "log"
     for folder in (run_dir, log_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    settings = replace(settings, cursor_secret=_cursor_secret(settings, data_dir))
+    settings = _own_secrets(settings, data_dir)
     _check_ports(settings)
     sup = Supervisor(settings, run_dir, log_dir)
     stop = _install_signal_handlers()
@@ -201,9 +218,12 @@ def _install_signal_handlers() -> _StopFlag:
 def _start_stack(sup: Supervisor, args: argparse.Namespace) -> None:
     s = sup.settings
     broker = sup.start("broker", "broker")
-    clickhouse = sup.start("clickhouse", "clickhouse")
+    shards = cluster.endpoints(s)
+    servers = [sup.start(f"clickhouse-{n}" if len(shards) > 1 else "clickhouse", "clickhouse", "--shard", str(n))
+               for n in range(1, len(shards) + 1)]
     _wait_ready(sup, broker, *parse_hostport(s.kafka_bootstrap_servers.split(",")[0], 9092), 30)
-    _wait_ready(sup, clickhouse, *url_hostport(s.clickhouse_url, 8123), 60)
+    for server, shard in zip(servers, shards, strict=True):
+        _wait_ready(sup, server, "127.0.0.1", shard.http_port, 60)
     asyncio.run(prepare(s))
     workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
     for n, port in enumerate(workers):
@@ -226,7 +246,14 @@ def _metrics_ports(base: int, ingest_workers: int) -> tuple[list[str], str]:
 
 def _announce(s: Settings, args: argparse.Namespace) -> None:
     print(f"kafka       {s.kafka_bootstrap_servers} (embedded Tansu broker, in memory)", flush=True)
-    print(f"clickhouse  {s.clickhouse_url} (embedded chDB endpoint, data in {s.data_dir}/clickhouse)")
+    shards = cluster.endpoints(s)
+    if len(shards) == 1:
+        print(f"clickhouse  {s.clickhouse_url}, native 127.0.0.1:{s.clickhouse_tcp_port} (ClickHouse's own server, "
+              f"data in {s.data_dir}/clickhouse)")
+    else:
+        print(f"clickhouse  {s.clickhouse_url} ({len(shards)} shards of ClickHouse's own server: HTTP ports "
+              f"{shards[0].http_port}-{shards[-1].http_port}, native {shards[0].tcp_port}-{shards[-1].tcp_port}, "
+              f"data in {s.data_dir}/clickhouse, clickhouse-2, ...)")
     print(f"query       http://{s.query_host}:{s.query_port} (console at /, health at /healthz)")
     print(f"logs        {s.data_dir}/log, pid files in {s.data_dir}/run")
     if s.metrics_port:

@@ -1,6 +1,6 @@
 """The stack the integration tests run against, started once per session.
 
-By default: the embedded broker and ClickHouse endpoint as real child processes on free ports.
+By default: the embedded broker and ClickHouse's own server as real child processes on free ports.
 With TRILHA_TEST_BACKEND=containers: real Kafka and ClickHouse through testcontainers (needs a
 Docker engine). Tests only see `Stack`: addresses and the Settings every process would get.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 from services.migrate_command import prepare
 from services.netcheck import wait_for_port
 from services.settings import Settings
+from tests.native import native_hello
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports (embedded shards, metrics ports of `trilha up`)."""
+    while True:
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+
+
+def shards_under_test() -> int:
+    """ClickHouse servers of the test stack: TRILHA_TEST_CLICKHOUSE_SHARDS (1 by default; `make test-shards`: 2)."""
+    return int(os.environ.get("TRILHA_TEST_CLICKHOUSE_SHARDS", "1"))
+
+
+def clickhouse_ports(shards: int) -> tuple[int, int]:
+    """Consecutive free HTTP ports, then as many native ones right after them."""
+    base = free_ports_in_a_row(2 * shards)
+    return base, base + shards
 
 
 @dataclass
@@ -73,23 +98,54 @@ class Stack:
 
 
 def _embedded(tmp: Path) -> Iterator[Stack]:
-    kafka_port, ch_port, query_port = free_port(), free_port(), free_port()
+    kafka_port = free_port()
     settings = Settings.from_env({}, kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
-                                 clickhouse_url=f"http://127.0.0.1:{ch_port}", query_port=query_port,
+                                 clickhouse_shards=shards_under_test(), clickhouse_user="trilha",
+                                 clickhouse_password="test-password-not-for-production", query_port=free_port(),
                                  data_dir=str(tmp), kafka_idempotence=False,
                                  cursor_secret="test-secret-not-for-production", batch_max_age_s=0.3)
     stack = Stack(settings, tmp)
-    stack.spawn("broker", "broker")
-    stack.spawn("clickhouse", "clickhouse")
-    for name, port in (("broker", kafka_port), ("clickhouse", ch_port)):
-        if not wait_for_port("127.0.0.1", port, 60):
-            raise RuntimeError(f"embedded {name} did not start:\n{stack.log(name)}")
-    asyncio.run(prepare(settings))
     try:
+        stack.spawn("broker", "broker")
+        stack.settings = _start_clickhouse(stack)
+        if not wait_for_port("127.0.0.1", kafka_port, 60):
+            raise RuntimeError(f"embedded broker did not start:\n{stack.log('broker')}")
+        asyncio.run(prepare(stack.settings))
         yield stack
     finally:
         for name in list(stack.procs)[::-1]:
             stack.stop(name)
+
+
+def _start_clickhouse(stack: Stack, attempts: int = 3) -> Settings:
+    """The stack's ClickHouse servers on a block of free ports. The machine is shared: a port found
+    free can be taken before a server binds it, and then that server stops; start again elsewhere."""
+    shards, failed = stack.settings.clickhouse_shards, ""
+    for _ in range(attempts):
+        http, tcp = clickhouse_ports(shards)
+        settings = replace(stack.settings, clickhouse_url=f"http://127.0.0.1:{http}", clickhouse_tcp_port=tcp)
+        names = ["clickhouse" if n == 1 else f"clickhouse-{n}" for n in range(1, shards + 1)]
+        for n, name in enumerate(names, start=1):
+            stack.spawn(name, "clickhouse", "--shard", str(n), settings=settings)
+        if all(_serving(stack, name, settings, n) for n, name in enumerate(names)):
+            return settings
+        failed = "\n".join(stack.log(name)[-1500:] for name in names)
+        for name in names:
+            stack.stop(name)
+    raise RuntimeError(f"embedded ClickHouse did not start:\n{failed}")
+
+
+def _serving(stack: Stack, name: str, settings: Settings, n: int) -> bool:
+    """Its HTTP port answers, and its native port answers as ClickHouse to our user (not as
+    something else that took the port)."""
+    http, tcp = int(settings.clickhouse_url.rsplit(":", 1)[1]) + n, settings.clickhouse_tcp_port + n
+    if not (wait_for_port("127.0.0.1", http, 60) and wait_for_port("127.0.0.1", tcp, 30)):
+        return False
+    try:
+        kind, server, *_ = native_hello(tcp, settings.clickhouse_user, settings.clickhouse_password)
+    except (OSError, IndexError):  # refused, or closed before answering
+        return False
+    return (kind, server) == (0, "ClickHouse")
 
 
 def _containers(tmp: Path) -> Iterator[Stack]:

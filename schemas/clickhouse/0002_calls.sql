@@ -7,6 +7,10 @@
 -- `LIMIT 1 BY` so a duplicate not yet merged is never shown. Inserts carry a deterministic
 -- deduplication token per batch, kept for the last 10,000 inserts.
 -- Monthly partitions: a few hundred over decades, for data management (retention, moves).
+-- Sharded (on a cluster) by the QueryId's hash: a big company spreads over every shard, a QueryId
+-- lookup reaches one shard, and every copy of one record lands on the same shard, where
+-- ReplacingMergeTree and `LIMIT 1 BY` collapse it.
+-- shard by: cityHash64(query_id)
 CREATE TABLE IF NOT EXISTS calls
 (
     company_id           LowCardinality(String),

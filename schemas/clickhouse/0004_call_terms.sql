@@ -1,5 +1,7 @@
 -- Search terms → calls: one row per input parameter (`q`) and per tag of each call, sorted so a
 -- term's calls are read newest first from a contiguous range and paged by (timestamp, query_id).
+-- Filled on each shard from that shard's `calls`: a term's rows sit next to their calls' rows.
+-- shard by: cityHash64(query_id)
 CREATE TABLE IF NOT EXISTS call_terms
 (
     company_id LowCardinality(String),

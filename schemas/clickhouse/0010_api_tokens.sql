@@ -5,6 +5,7 @@
 -- Revoking inserts a new version of the row with `revoked_at` set; readers take the highest
 -- version (ORDER BY version DESC LIMIT 1), so a revocation is visible as soon as it is written,
 -- before any merge.
+-- shard by: cityHash64(token_id)
 CREATE TABLE IF NOT EXISTS api_tokens
 (
     token_id    String,

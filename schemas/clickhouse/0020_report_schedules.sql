@@ -2,6 +2,7 @@
 -- schedule's row; deleting writes a version with deleted = 1. Readers take argMax(…, version)
 -- per (company_id, schedule_id), so a not-yet-merged older version never wins.
 -- `spec` is the normalised JSON the API accepted (filters, recurrence, range, format, destination).
+-- shard by: cityHash64(schedule_id)
 CREATE TABLE IF NOT EXISTS report_schedules
 (
     company_id  LowCardinality(String),

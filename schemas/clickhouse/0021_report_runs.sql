@@ -3,6 +3,7 @@
 -- attempt). A run's identity is (schedule_id, scheduled_for): derived from the schedule's rule,
 -- so a restarted scheduler knows which occurrences are done, which failed and which a crash cut
 -- short, and never skips or repeats one. The latest row of a run is argMax(…, (attempt, recorded_at)).
+-- shard by: cityHash64(schedule_id)
 CREATE TABLE IF NOT EXISTS report_runs
 (
     company_id    LowCardinality(String),

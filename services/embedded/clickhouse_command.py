@@ -1,24 +1,42 @@
-"""`trilha clickhouse`: the embedded ClickHouse endpoint on the address TRILHA_CLICKHOUSE_URL names."""
+"""`trilha clickhouse [--shard N]`: ClickHouse's own server on the ports TRILHA_CLICKHOUSE_URL and
+TRILHA_CLICKHOUSE_TCP_PORT name (shard N on those + N - 1), with its data in
+`<data dir>/clickhouse` (shard N > 1: `<data dir>/clickhouse-N`). With TRILHA_CLICKHOUSE_SHARDS > 1
+every server gets the same `<remote_servers>`, so the servers form one cluster."""
 
 from __future__ import annotations
 
 import argparse
-import os
+from pathlib import Path
 
-from services.netcheck import ensure_port_free, url_hostport
-from services.settings import Settings
+from services import cluster
+from services.embedded.clickhouse_auth import check_credentials
+from services.embedded.clickhouse_server import ServerSpec, serve
+from services.netcheck import ensure_port_free
+from services.settings import ConfigError, Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where ClickHouse keeps its data (default: $TRILHA_DATA_DIR/clickhouse)")
+    parser.add_argument("--shard", type=int, default=1, help="which of the TRILHA_CLICKHOUSE_SHARDS servers (1..N)")
+
+
+def data_dir(settings: Settings, shard: int) -> Path:
+    root = Path(settings.data_dir).resolve()
+    return root / ("clickhouse" if shard == 1 else f"clickhouse-{shard}")
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
-    from services.embedded.clickhouse_endpoint import serve
-
-    host, port = url_hostport(settings.clickhouse_url, 8123)
-    ensure_port_free(host, port, "the embedded ClickHouse endpoint (TRILHA_CLICKHOUSE_URL)")
-    data_dir = args.data_dir or os.path.join(settings.data_dir, "clickhouse")
-    os.makedirs(data_dir, exist_ok=True)
-    serve(host, port, data_dir)
-    return 0
+    check_credentials(settings)
+    shards = cluster.endpoints(settings)
+    if not 1 <= args.shard <= len(shards):
+        raise ConfigError(f"--shard {args.shard}: TRILHA_CLICKHOUSE_SHARDS={len(shards)} "
+                          f"makes shards 1 to {len(shards)}")
+    me = shards[args.shard - 1]
+    for port, what in ((me.http_port, "HTTP interface (TRILHA_CLICKHOUSE_URL)"),
+                       (me.tcp_port, "native interface (TRILHA_CLICKHOUSE_TCP_PORT)")):
+        ensure_port_free("127.0.0.1", port, f"the embedded ClickHouse's {what}")
+    where = Path(args.data_dir).resolve() if args.data_dir else data_dir(settings, args.shard)
+    where.mkdir(parents=True, exist_ok=True)
+    return serve(ServerSpec(where, Path(settings.data_dir).resolve() / "run" / f"clickhouse-{me.http_port}", me,
+                            settings.clickhouse_user, settings.clickhouse_password,
+                            cluster.EMBEDDED_CLUSTER if len(shards) > 1 else "", shards if len(shards) > 1 else ()))

@@ -71,7 +71,7 @@ async def _start_query(stack: Stack) -> tuple[Settings, dict[str, str]]:
     if not wait_for_port("127.0.0.1", settings.query_port, 60):
         raise SystemExit(f"trilha query did not start:\n{stack.log('query-bench')}")
     SERVERS[:] = [psutil.Process(query_proc.pid)] + [psutil.Process(p.pid) for n, p in stack.procs.items()
-                                                     if n == "clickhouse"]
+                                                     if n.startswith("clickhouse")]
     return settings, await _tokens(settings)
 
 

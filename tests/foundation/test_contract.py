@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from typing import Any
 
 import fastjsonschema
@@ -14,7 +15,7 @@ import pytest
 
 from schemas import call_record_schema
 from services.contract import call_record_decoder, call_record_validator, compile_struct
-from services.migrations import for_cluster, statements
+from services.migrations import Layout, for_layout, shard_keys, statements
 from services.records import RecordFactory
 
 validate = call_record_validator()
@@ -88,11 +89,30 @@ def test_an_unsupported_schema_keyword_fails_at_compile_time() -> None:
         compile_struct({"properties": {"a": {"type": "string", "enum": ["x"]}}})
 
 
-def test_cluster_migrations_are_replicated_and_on_cluster() -> None:
+def test_cluster_migrations_are_replicated_distributed_and_on_cluster() -> None:
     from schemas import clickhouse_migrations
 
+    layout = Layout("prod", replicated=True, database="trilha")
+    tables = set(shard_keys())
+    assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs"}
+    assert all(shard_keys().values()), "every table declares its sharding key"
     for _, sql in clickhouse_migrations():
         for statement in statements(sql):
-            clustered = for_cluster(statement, "prod")
-            assert "ON CLUSTER 'prod'" in clustered
-            assert "ENGINE" not in clustered or "ENGINE = Replicated" in clustered
+            for clustered in for_layout(statement, layout):
+                assert "ON CLUSTER 'prod'" in clustered
+                assert "ENGINE" not in clustered or "ENGINE = Replicated" in clustered \
+                    or "ENGINE = Distributed('prod', 'trilha', " in clustered
+                assert not re.search(rf"\b(FROM|TO)\s+({'|'.join(tables)})\b(?!_local)", clustered), clustered
+                assert "non_replicated_deduplication_window" not in clustered
+
+
+def test_embedded_shards_get_local_tables_and_distributed_ones_without_on_cluster() -> None:
+    statement = "CREATE TABLE IF NOT EXISTS calls (a UInt8) ENGINE = ReplacingMergeTree ORDER BY a"
+    local, distributed = for_layout(statement, Layout("trilha_shards"))
+    assert local == "CREATE TABLE IF NOT EXISTS calls_local (a UInt8) ENGINE = ReplacingMergeTree ORDER BY a"
+    assert distributed == ("CREATE TABLE IF NOT EXISTS calls AS calls_local ENGINE = "
+                           "Distributed('trilha_shards', 'default', 'calls_local', cityHash64(query_id))")
+    assert for_layout(statement, Layout()) == [statement]
+    column = for_layout("ALTER TABLE calls ADD COLUMN IF NOT EXISTS b UInt8", Layout("trilha_shards"))
+    assert column == ["ALTER TABLE calls_local ADD COLUMN IF NOT EXISTS b UInt8",
+                      "ALTER TABLE calls ADD COLUMN IF NOT EXISTS b UInt8"]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, free_port, wait_until
+from tests.stack import ROOT, clickhouse_ports, free_port, free_ports_in_a_row, shards_under_test, wait_until
 
 READY = "trilha is ready"
 
@@ -35,26 +37,14 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
-def _free_ports_in_a_row(count: int) -> int:
-    """The first of `count` consecutive free ports (the metrics ports `trilha up` hands out)."""
-    while True:
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-
-
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int, dict[str, str]]]:
     """`trilha up` with demo traffic, two ingest workers and /metrics on (3 ports from TRILHA_METRICS_PORT)."""
-    query_port = free_port()
+    query_port, (ch_port, tcp_port) = free_port(), clickhouse_ports(shards_under_test())
     env = _env(TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-               TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", TRILHA_QUERY_PORT=str(query_port),
-               TRILHA_METRICS_PORT=str(_free_ports_in_a_row(3)))
+               TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{ch_port}", TRILHA_QUERY_PORT=str(query_port),
+               TRILHA_CLICKHOUSE_TCP_PORT=str(tcp_port), TRILHA_CLICKHOUSE_SHARDS=str(shards_under_test()),
+               TRILHA_METRICS_PORT=str(free_ports_in_a_row(3)))
     proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data-dir", str(tmp_path), "--demo",
                              "--ingest-workers", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -116,7 +106,9 @@ def _metrics(port: int) -> str:
 
 def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None:  # noqa: ANN001
     proc, data_dir, query_port, proc_env = up
-    components = ["broker", "clickhouse", "ingest-1", "ingest-2", "query", "scheduler", "demo"]
+    shards = shards_under_test()
+    servers = ["clickhouse"] if shards == 1 else [f"clickhouse-{n}" for n in range(1, shards + 1)]
+    components = ["broker", *servers, "ingest-1", "ingest-2", "query", "scheduler", "demo"]
     pids = {name: _pid(data_dir, name) for name in components}
     assert all(_alive(pid) for pid in pids.values())
     assert _healthy(query_port)
@@ -130,6 +122,15 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
                what="the query service to be restarted")
     pids["query"] = _pid(data_dir, "query")
 
+    wait_until(lambda: _stored_calls(proc_env, data_dir) > 0, timeout=60, what="demo records to reach ClickHouse")
+    before = _stored_calls(proc_env, data_dir)
+    victim = servers[-1]  # with shards: one that is not the entry point, so ingest must wait for it
+    os.kill(pids[victim], signal.SIGKILL)
+    wait_until(lambda: _pid(data_dir, victim) != pids[victim]
+               and _stored_calls(proc_env, data_dir) > before,
+               timeout=90, what="ClickHouse to be restarted with its data and ingestion to go on")
+    pids[victim] = _pid(data_dir, victim)
+
     os.kill(pids["broker"], signal.SIGKILL)
     wait_until(lambda: _pid(data_dir, "broker") != pids["broker"], timeout=60, what="the broker to be restarted")
     pids["broker"] = _pid(data_dir, "broker")
@@ -138,8 +139,22 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+    said = proc.stdout.read() if proc.stdout else ""
+    assert not re.search(r"trilha: clickhouse[-0-9]* stopped with exit status", said), said
     assert [name for name, pid in pids.items() if _alive(pid)] == []
     assert not list((data_dir / "run").glob("*.pid"))
+
+
+def _stored_calls(env: dict[str, str], data_dir: Path) -> int:
+    """Records in ClickHouse, or -1 while it does not answer; logged in as `trilha up` made us."""
+    query = urllib.parse.urlencode({"query": "SELECT count() FROM calls"})
+    login = {"X-ClickHouse-User": "trilha", "X-ClickHouse-Key": (data_dir / "clickhouse.secret").read_text().strip()}
+    request = urllib.request.Request(f"{env['TRILHA_CLICKHOUSE_URL']}/?{query}", headers=login)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.read())
+    except (OSError, ValueError):
+        return -1
 
 
 def _run_trilha(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -161,7 +176,8 @@ def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         env = _env(TRILHA_QUERY_PORT=str(port), TRILHA_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-                   TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+                   TRILHA_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
+                   TRILHA_CLICKHOUSE_TCP_PORT=str(free_port()))
         line = _one_clear_line(_run_trilha("up", "--data-dir", str(tmp_path), env=env))
     assert f"127.0.0.1:{port}" in line and "already in use" in line
 

@@ -57,7 +57,8 @@ async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bou
     port = free_port()
     metrics_port = free_port()
     settings = replace(stack.with_topic("ingest-outage"), clickhouse_url=f"http://127.0.0.1:{port}",
-                       batch_max_rows=5_000, batch_max_age_s=0.3, insert_timeout_s=5.0, metrics_port=metrics_port)
+                       clickhouse_tcp_port=free_port(), clickhouse_shards=1, batch_max_rows=5_000, batch_max_age_s=0.3,
+                       insert_timeout_s=5.0, metrics_port=metrics_port)
     data_dir = Path(stack.data_dir) / "ch-outage"
     _start_clickhouse(stack, settings, data_dir, port)
     await prepare(settings)
@@ -98,7 +99,7 @@ async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bou
 def _start_clickhouse(stack: Stack, settings, data_dir: Path, port: int) -> None:  # noqa: ANN001
     stack.spawn("ch-outage", "clickhouse", "--data-dir", str(data_dir), settings=settings)
     if not wait_for_port("127.0.0.1", port, 60):
-        raise AssertionError(f"own ClickHouse endpoint did not start:\n{stack.log('ch-outage')[-2000:]}")
+        raise AssertionError(f"own ClickHouse server did not start:\n{stack.log('ch-outage')[-2000:]}")
 
 
 def _metrics(port: int) -> dict[str, float]:
