@@ -257,8 +257,9 @@ async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) ->
     log.info("scheduler stopped", runner=scheduler.runner)
     if once:
         delivered = sum(1 for r in results if r == "delivered")
-        print(f"scheduler: {len(results)} run(s), {delivered} delivered", flush=True)
-        return 0 if delivered == len(results) else 1
+        stopped = sum(1 for r in results if r == "abandoned")  # deleted, or its token revoked: as intended
+        print(f"scheduler: {len(results)} run(s), {delivered} delivered, {stopped} stopped", flush=True)
+        return 0 if delivered + stopped == len(results) else 1
     return 0
 
 

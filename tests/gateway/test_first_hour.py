@@ -26,6 +26,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from services import clients, welcome
+from services.embedded.clickhouse_auth import SECRET_FILE
 from services.netcheck import wait_for_port
 from services.settings import Settings
 from tests.gateway.helpers import ingested
@@ -58,6 +59,8 @@ def user_env(stack: Stack, topic: str, data_dir: Path) -> dict[str, str]:
     """A user's shell: no TRILHA_* but the engines' addresses (idempotence left at its default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRILHA_")}
     s = stack.settings
+    if s.clickhouse_user != "default":  # as next to `make run`: the data dir holds the password trilha up made
+        (data_dir / SECRET_FILE).write_text(s.clickhouse_password)
     return {**env, "TRILHA_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
             "TRILHA_CLICKHOUSE_URL": s.clickhouse_url, "TRILHA_DATA_DIR": str(data_dir), "TRILHA_KAFKA_TOPIC": topic,
             "PYTHONUNBUFFERED": "1"}
