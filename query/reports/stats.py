@@ -43,11 +43,12 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
     cond = sql.where(flt, company_id)
     cond.params["tz"] = view.tz.key
     query = (
-        "SELECT grouping(cls, resource, bucket) AS g, cls, resource, toUnixTimestamp(bucket) AS b, "
+        "SELECT grouping(cls, shown_resource, bucket) AS g, cls, shown_resource, toUnixTimestamp(bucket) AS b, "
         "count() AS n, countIf(error) AS e, quantilesTiming(0.5, 0.95)(duration_ms) AS q "
-        f"FROM (SELECT intDiv(status, 100) AS cls, resource, {_BUCKET[bucket]} AS bucket, error, duration_ms "
+        f"FROM (SELECT intDiv(status, 100) AS cls, {sql.shown('resource')} AS shown_resource, "
+        f"{_BUCKET[bucket]} AS bucket, error, duration_ms "
         f"FROM calls FINAL WHERE {cond.sql}) "
-        "GROUP BY GROUPING SETS ((), (cls), (resource), (bucket))"
+        "GROUP BY GROUPING SETS ((), (cls), (shown_resource), (bucket))"
     )
     result = await ch.query(query, parameters=cond.params, settings={"max_execution_time": 60})
     total, errors, durations = 0, 0, {"p50": None, "p95": None}
