@@ -24,12 +24,13 @@ import msgspec
 import orjson
 
 from services.contract import call_record_decoder, describe
-from services.json_text import not_utf8
+from services.json_text import message_not_utf8
 
 TOO_LARGE = "too_large"
 NOT_JSON = "not_json"
 CONTRACT = "contract"
 REJECTED_BY_CLICKHOUSE = "clickhouse"
+REASONS = (TOO_LARGE, NOT_JSON, CONTRACT, REJECTED_BY_CLICKHOUSE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +114,9 @@ def _unexpected(value: bytes, exc: Exception) -> Rejection:
     """msgspec reads a typed string as UTF-8 and raises UnicodeDecodeError; a nesting deeper than the
     interpreter's recursion limit raises RecursionError; anything else is reported as it is."""
     if isinstance(exc, UnicodeDecodeError):
-        try:
-            value.decode()
-        except UnicodeDecodeError as where:
-            return Rejection(CONTRACT, "record " + not_utf8(value, where))
+        problem = message_not_utf8(value)
+        if problem is not None:
+            return Rejection(CONTRACT, problem)
     if isinstance(exc, RecursionError):
         return Rejection(CONTRACT, "record is nested too deep to read: request and result may nest at most"
                                    " 64 arrays/objects (x-maxDepth)")

@@ -29,7 +29,7 @@ import orjson
 
 from schemas import call_record_schema
 from services.json_text import KEEP_OPENERS as _KEEP_OPENERS
-from services.json_text import text_problem
+from services.json_text import message_not_utf8, text_problem
 
 Validator = Callable[[Any], str | None]
 FormatCheck = Callable[..., str | None]
@@ -152,7 +152,7 @@ def compile_format_check(schema: dict[str, Any], raw: bool = True) -> FormatChec
                     return None
             except unicode:
                 pass
-        return _first_problem(record, texts)
+        return _first_problem(record, texts) or (None if value is None else message_not_utf8(value))
 
     return check
 

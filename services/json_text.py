@@ -20,6 +20,7 @@ import re
 
 KEEP_OPENERS = bytes(b for b in range(256) if b not in b"[{")
 # `bytes.translate(None, KEEP_OPENERS)` keeps only `[` and `{`: its length bounds any nesting.
+_KEY = re.compile(rb'"([A-Za-z0-9_]{1,64})"\s*:')
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _TO_PARENS = bytes.maketrans(b"[{]}", b"(())")
 _NOT_PARENS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -35,6 +36,18 @@ def text_problem(data: bytes, max_depth: int) -> str | None:
     if len(data.translate(None, KEEP_OPENERS)) <= max_depth:
         return None
     return _too_deep(data, max_depth)
+
+
+def message_not_utf8(message: bytes) -> str | None:
+    """None if the whole message is UTF-8; else the problem, naming the field whose value breaks it
+    (the last key before the bad byte, found with a pattern: good enough to point a producer at it)."""
+    try:
+        message.decode()
+    except UnicodeDecodeError as exc:
+        keys = _KEY.findall(message, 0, exc.start)
+        field = f"`$.{keys[-1].decode()}`" if keys else "record"
+        return f"{field} {not_utf8(message, exc)}"
+    return None
 
 
 def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
