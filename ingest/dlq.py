@@ -21,10 +21,12 @@ from typing import Any
 
 from aiokafka.errors import (
     CorruptRecordException,
-    InvalidRecordError,
+    InvalidMessageError,
+    InvalidTimestampError,
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
+    RecordTooLargeError,
     UnsupportedForMessageFormatError,
 )
 
@@ -43,8 +45,8 @@ TRUNCATED = "trilha.dlq.truncated-from"
 _TRUNCATE_TO = 64 * 1024
 _HEADER_MAX = 4096
 # The broker's or producer's verdict on one message, not on the broker: retrying it unchanged cannot help.
-REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordException,
-                   UnsupportedForMessageFormatError)
+REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, InvalidMessageError,
+                   CorruptRecordException, InvalidTimestampError, UnsupportedForMessageFormatError)
 
 
 def _text(value: str) -> bytes:
