@@ -10,10 +10,12 @@ import msgspec
 import orjson
 from hypothesis import strategies as st
 
+from ingest.decode import CONTRACT, NOT_JSON, REJECTED_BY_CLICKHOUSE, TOO_LARGE
 from schemas import call_record_schema
 from services.records import RecordFactory
 
 RECORD = RecordFactory(seed=3).record()
+REASONS = {CONTRACT, NOT_JSON, REJECTED_BY_CLICKHOUSE, TOO_LARGE}
 FIELDS = list(call_record_schema()["properties"])
 
 JSON_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2 ** 80), max_value=2 ** 80)
@@ -47,3 +49,20 @@ def hostile_records(draw: st.DrawFn, record: dict[str, Any] = RECORD, keep: tupl
         base["timestamp"] = draw(st.sampled_from(["2026-11-29t10:00:00z", "2026-11-29T10:00:00.000+00:00"]))
     body = orjson.dumps(base)[:-1]
     return body + b"".join(b',%s:%s' % (orjson.dumps(k), v) for k, v in raw.items()) + b"}"
+
+
+def nesting(text: bytes) -> int:
+    """How deep a JSON text nests arrays/objects (a plain scan: the test's own oracle)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == 0x5C, char != 0x22)
+        elif char == 0x22:
+            in_string = True
+        elif char in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in b"]}":
+            depth -= 1
+    return deepest

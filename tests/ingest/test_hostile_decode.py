@@ -11,19 +11,24 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.decode import CONTRACT, NOT_JSON, REASONS, Decoder, Rejection
+from ingest.decode import CONTRACT, NOT_JSON, Decoder, Rejection
 from schemas import call_record_schema
-from services.json_text import text_problem
-from tests.ingest.hostile import JSON, RECORD, hostile_records
+from tests.ingest.hostile import JSON, REASONS, RECORD, hostile_records, nesting
 
 DECODE = Decoder(1 << 20)
-MAX_DEPTH = call_record_schema()["properties"]["request"]["x-maxDepth"]
+MAX_DEPTH = 64  # the contract's x-maxDepth (test_the_contract_declares_its_bounds)
 
 
 def _with(**raw: bytes) -> bytes:
     """RECORD with fields given as raw JSON bytes (orjson cannot write invalid UTF-8)."""
     base = {k: v for k, v in RECORD.items() if k not in raw}
     return orjson.dumps(base)[:-1] + b"".join(b',"%s":%s' % (k.encode(), v) for k, v in raw.items()) + b"}"
+
+
+def test_the_contract_declares_its_bounds() -> None:
+    schema = call_record_schema()
+    assert [schema["properties"][f].get("x-maxDepth") for f in ("request", "result")] == [MAX_DEPTH, MAX_DEPTH]
+    assert "valid Unicode" in schema["description"]
 
 
 def _nested(depth: int) -> bytes:
@@ -92,7 +97,7 @@ def _check(value: bytes, out: Any) -> None:
     for field in ("request", "result"):
         text = bytes(line.get(field, b""))
         if text:
-            assert text_problem(text, MAX_DEPTH) is None
+            assert nesting(text) <= MAX_DEPTH
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from ingest import dlq
-from ingest.decode import REASONS, Decoder
+from ingest.decode import Decoder
 from services import clients
 from services.settings import Settings
-from tests.ingest.hostile import RECORD, hostile_records
+from tests.ingest.hostile import REASONS, RECORD, hostile_records
 from tests.ingest.support import header, produce, record_values
 from tests.stack import Stack
 
