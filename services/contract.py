@@ -121,8 +121,8 @@ def compile_struct(schema: dict[str, Any], untyped: Any = msgspec.Raw, name: str
 def compile_format_check(schema: dict[str, Any], raw: bool = True) -> FormatCheck:
     """`check(struct, value=None) -> None | reason` for what msgspec has no constraint for: formats,
     and the bounds of untyped properties' JSON text (`raw`: the struct holds `msgspec.Raw`, else
-    Python). Given the message bytes `value`, one pass over them proves the text bounds for most
-    records (`within_bounds`), and the per-property checks run only when it cannot."""
+    Python). Given the message bytes `value`, a pass over them proves the text bounds for most
+    records, and the per-property checks run only when it cannot."""
     formats: list[tuple[str, Callable[[Any], str | None]]] = []
     texts: list[tuple[str, Callable[[Any], str | None]]] = []
     for prop, spec in schema["properties"].items():
@@ -140,14 +140,13 @@ def compile_format_check(schema: dict[str, Any], raw: bool = True) -> FormatChec
     openers, unicode = _KEEP_OPENERS, UnicodeDecodeError
 
     def check(record: msgspec.Struct, value: bytes | None = None) -> str | None:
-        for prop, test in formats:
-            field = getattr(record, prop)
-            if field is not None:
-                problem = test(field)
-                if problem is not None:
-                    return problem
+        problem = _first_problem(record, formats)
+        if problem is not None:
+            return problem
+        # The whole message proves the text bounds at once when it has no more openers than the
+        # bound and is UTF-8 (two C passes; inlined, as this runs once per ingested record).
         if value is not None and len(value.translate(None, openers)) <= depth:
-            try:  # inlined `json_text.within_bounds`: this runs once per ingested record
+            try:
                 if value.isascii() or value.decode():
                     return None
             except unicode:

@@ -58,8 +58,7 @@ def _own(value: bytes, company: str) -> bytes:
     if not value.startswith(b"{") or RECORD["query_id"].encode() not in value:
         return value + b" " + uuid.uuid4().hex.encode()  # unique, so its dead letter can be recognised
     return (value.replace(RECORD["query_id"].encode(), uuid.uuid4().hex.encode(), 1)
-            .replace(b'"company_id":"' + RECORD["company_id"].encode() + b'"',
-                     b'"company_id":"' + company.encode() + b'"', 1))
+            .replace(orjson.dumps(RECORD["company_id"]), orjson.dumps(company), 1))
 
 
 async def _drained(config: Settings, produced: int, timeout: float = 60.0) -> dict[int, int]:
@@ -133,6 +132,7 @@ KNOWN = [
     _record(timestamp=b'"9999-12-31T23:59:59-01:00"'), _record(result=b'"' + b"x" * 20_000 + b'"'),
     _record(request=b'{"a":"\\ud800"}'), _record(result=b"1e999999"), b"\xff\xfe", b"",
     _record()[:-1] + b',"query_id":"again"}',  # valid JSON and contract; ClickHouse refuses the repeated key
+    orjson.dumps({**RECORD, "timestamp": "2026-11-29t10:00:00.5z"}, option=orjson.OPT_INDENT_2),  # lines in a row
 ]
 
 
