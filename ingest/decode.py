@@ -10,6 +10,10 @@ kept as the exact text it was: a `request` or `result` that is a JSON string (Cl
 the string's content unquoted, so it is replaced by its JSON text) and a timestamp written with a
 lowercase `t`/`z` (ClickHouse refuses it; it is upper-cased).
 
+The text bounds cost a pass over the message (`translate` for the openers, a UTF-8 decode) and the
+timestamp is read from its own text: measured on the benchmark's 1.1 KB records, "decoder alone"
+went from ~3.8 to ~5.7 µs a record (process CPU, best of 5, on a loaded 2-core machine).
+
 A record can never stop ingest: whatever one message makes the decoder raise (msgspec's
 UnicodeDecodeError for invalid UTF-8 in a typed string, a RecursionError, anything else) is that
 message's Rejection, never an exception out of `decode`.
