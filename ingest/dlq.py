@@ -5,7 +5,8 @@ same value) to the dead-letter topic before its offset may be committed. Deliver
 at-least-once: after a crash a message can be dead-lettered twice; its source headers identify it.
 
 Only the broker being away is retried. What the producer or the broker refuses about ONE message
-(too large for the producer or the topic, an invalid record) is that message's problem: it is sent
+(too large for the producer or the topic, an invalid record, any other error that is not the
+broker being unreachable) is that message's problem: it is sent
 again with its value cut to 64 KiB (header `trilha.dlq.truncated-from` gives the original size),
 and if even that is refused, with no value and no key: the headers still say what, why and where from.
 Header values are UTF-8 with anything unencodable escaped, and bounded, so no reason text can
@@ -105,12 +106,13 @@ class DeadLetters:
                 continue
             if not isinstance(outcome, Exception):
                 raise outcome  # cancellation
-            if isinstance(outcome, REFUSED_MESSAGE) and level < 2:
+            broker_away = isinstance(outcome, KafkaError | OSError) and not isinstance(outcome, REFUSED_MESSAGE)
+            if not broker_away and level < 2:  # about this message: send it smaller
                 self.log.warning("dead letter refused as it is; sending it smaller", error=repr(outcome),
                                  bytes=len(item.value or b""), partition=item.partition, offset=item.offset)
                 left.append((item, level + 1))
                 continue
-            if not isinstance(outcome, KafkaError | OSError):
+            if not broker_away:
                 self.log.error("dead-letter publish failed", error=repr(outcome), partition=item.partition,
                                offset=item.offset)
             left.append((item, level))

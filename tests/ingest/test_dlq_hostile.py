@@ -34,6 +34,8 @@ class _Broker:
     async def send(self, topic: str, value: bytes | None, key: bytes | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if value is not None and b"boom" in value:
+            raise TypeError("the producer cannot take this value")
         if self.down > 0:
             self.down -= 1
             future.set_exception(KafkaConnectionError("broker away"))
@@ -67,6 +69,12 @@ async def test_an_unreachable_broker_is_waited_out_and_nothing_is_lost() -> None
     broker = _Broker(limit=1 << 20, down=3)
     await asyncio.wait_for(_letters(broker).send([_rejected(b"a", offset=1), _rejected(b"b", offset=2)]), 30)
     assert sorted(s["value"] for s in broker.sent) == [b"a", b"b"]
+
+
+async def test_any_other_error_about_one_message_is_not_retried_forever() -> None:
+    broker = _Broker(limit=1 << 20)
+    await asyncio.wait_for(_letters(broker).send([_rejected(b"boom", offset=1), _rejected(b"fine", offset=2)]), 10)
+    assert sorted((s["value"] or b"-") for s in broker.sent) == [b"-", b"fine"]
 
 
 def test_a_reason_that_is_not_encodable_text_is_escaped_and_bounded() -> None:
