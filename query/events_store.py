@@ -3,7 +3,13 @@
 Results are read as JSONEachRow and parsed with orjson (clickhouse-connect's Python row
 conversion would cost more than the query for pages of large `result`s). Each record carries every
 contract field; `request` and `result` are parsed back to the JSON they were (the stored text is the
-original JSON; text that does not parse is returned as a string).
+original JSON).
+
+Every stored row is answered, whatever was stored before the contract bounded it (`served`): a
+string with invalid UTF-8 is served with U+FFFD in place of the bad bytes, and a `request`/`result`
+that cannot be served as JSON (not JSON, invalid UTF-8, nested deeper than the contract's
+x-maxDepth, a number no JSON reader can hold) is served as its text, a JSON string, and named with
+the reason in the record's `served_as_text` object.
 
 A q/Tags page is found by walking the driver term's keys newest first from the page's keyset
 position, one time window at a time (see `_Walk`): with one term the page is those keys' rows; with
@@ -19,10 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query import events_sql
+from query.served import REPAIRED, loads, payload, row_from_json
 from schemas import call_record_schema
 
 FIRST_CANDIDATES = 256
@@ -58,12 +64,12 @@ def millis(moment: datetime) -> int:
 
 async def _rows(ch: AsyncClient, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
     raw = await ch.raw_query(sql, parameters=parameters, settings=events_sql.SETTINGS, fmt="JSONEachRow")
-    return [orjson.loads(line) for line in raw.splitlines() if line]
+    return [row_from_json(line) for line in raw.splitlines() if line]
 
 
 async def _compact(ch: AsyncClient, sql: str, parameters: dict[str, Any]) -> list[list[Any]]:
     raw = await ch.raw_query(sql, parameters=parameters, settings=events_sql.SETTINGS, fmt="JSONCompactEachRow")
-    return [orjson.loads(line) for line in raw.splitlines() if line]
+    return [loads(line) for line in raw.splitlines() if line]
 
 
 async def record_by_query_id(ch: AsyncClient, company: str, query_id: str,
@@ -200,27 +206,22 @@ async def _rarest(ch: AsyncClient, walk: _Walk) -> int:
 
 
 def to_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as the contract's record: every field, in the contract's order."""
+    """A stored row as the contract's record: every field, in the contract's order (plus
+    `served_as_text` when a payload could not be served as JSON)."""
     record: dict[str, Any] = {}
+    as_text: dict[str, str] = {}
     for name in call_record_schema()["properties"]:
         if name == "timestamp":
             moment = _EPOCH + timedelta(milliseconds=row["timestamp_ms"])
-            record[name] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+            record[name] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         elif name == "ip":
             record[name] = row["ip_text"] or None
         elif name in ("request", "result"):
-            record[name] = _json(row[name])
+            record[name], problem = payload(name, row[name], REPAIRED in row)
+            if problem is not None:
+                as_text[name] = problem
         else:
             record[name] = row[name]
+    if as_text:
+        record["served_as_text"] = as_text
     return record
-
-
-
-
-def _json(text: str) -> Any:
-    if text == "":
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text

@@ -6,7 +6,11 @@ validator ~12 µs. msgspec parses and checks in one pass of C (~5 µs): types, l
 patterns and entry counts become `Annotated[..., Meta(...)]` field types, and untyped properties
 (`request`, `result`) are kept as `msgspec.Raw`, located but never built into Python objects.
 A `date-time` is parsed by msgspec's RFC 3339 parser (C); the one format msgspec has no type
-for, an IP address, is checked after, against a memo of addresses already seen.
+for, an IP address, is checked after, against a memo of addresses already seen. For message bytes
+a date-time is located as `Raw` and parsed by the check (the same parser), so ingest can see how
+it was written (ClickHouse refuses a lowercase `t`/`z` that RFC 3339 allows). `x-maxDepth` (the
+nesting bound of an untyped property) and the rule that every string is valid Unicode are checked
+on the property's JSON text (`services.json_text`), also without building it.
 
 The types are derived from the schema file, so the two cannot drift apart; a keyword outside the
 supported subset is a compile-time error, and the tests check the result against a reference
@@ -21,15 +25,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
 from schemas import call_record_schema
+from services.json_text import KEEP_OPENERS as _KEEP_OPENERS
+from services.json_text import message_not_utf8, text_problem
 
 Validator = Callable[[Any], str | None]
-FormatCheck = Callable[[msgspec.Struct], str | None]
+FormatCheck = Callable[..., str | None]
 
 _SUPPORTED = {
     "type", "minLength", "maxLength", "pattern", "minimum", "maximum", "const", "format",
-    "anyOf", "description", "maxProperties", "propertyNames", "additionalProperties",
+    "anyOf", "description", "maxProperties", "propertyNames", "additionalProperties", "x-maxDepth",
 }
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _IP_CACHE: dict[str, int] = {}
@@ -75,7 +82,7 @@ def _value_type(label: str, spec: dict[str, Any], untyped: Any) -> Any:
         raise ValueError(f"contract keyword(s) {sorted(unknown)} on {label!r} are not supported")
     kind = spec.get("type")
     if spec.get("format") == "date-time":
-        return _DATE_TIME
+        return msgspec.Raw if untyped is msgspec.Raw else _DATE_TIME
     if "const" in spec:
         base: Any = Literal[spec["const"]]
     elif kind == "object":
@@ -92,7 +99,8 @@ def _value_type(label: str, spec: dict[str, Any], untyped: Any) -> Any:
 
 def compile_struct(schema: dict[str, Any], untyped: Any = msgspec.Raw, name: str = "CallRecord"
                    ) -> type[msgspec.Struct]:
-    """A Struct type whose decoding enforces the schema (formats aside: see `compile_format_check`).
+    """A Struct type whose decoding enforces the schema (formats and text bounds aside: see
+    `compile_format_check`). With `untyped=msgspec.Raw` (message bytes) date-times stay Raw too.
 
     Required properties have no default, so absent or null fails; optional ones accept null (null
     stands for "not given"). Unknown properties are ignored, as the contract allows.
@@ -110,25 +118,92 @@ def compile_struct(schema: dict[str, Any], untyped: Any = msgspec.Raw, name: str
     return msgspec.defstruct(name, fields, kw_only=True)
 
 
-def compile_format_check(schema: dict[str, Any]) -> FormatCheck:
-    """`check(struct) -> None | reason` for the `format` keywords msgspec has no constraint for."""
-    checks: list[tuple[str, Callable[[str], bool], str]] = []
+def compile_format_check(schema: dict[str, Any], raw: bool = True) -> FormatCheck:
+    """`check(struct, value=None) -> None | reason` for what msgspec has no constraint for: formats,
+    and the bounds of untyped properties' JSON text (`raw`: the struct holds `msgspec.Raw`, else
+    Python). Given the message bytes `value`, a pass over them proves the text bounds for most
+    records, and the per-property checks run only when it cannot."""
+    formats: list[tuple[str, Callable[[Any], str | None]]] = []
+    texts: list[tuple[str, Callable[[Any], str | None]]] = []
     for prop, spec in schema["properties"].items():
-        formats = [spec["format"]] if "format" in spec else []
-        formats += [alt["format"] for alt in spec.get("anyOf", ())]
-        if formats and formats != ["date-time"]:
-            try:
-                test = _FORMATS[frozenset(formats)]
-            except KeyError:
-                raise ValueError(f"format(s) {formats} on {prop!r} are not supported") from None
-            checks.append((prop, test, f"{prop} is not a valid {' or '.join(formats)}"))
+        kinds = [spec["format"]] if "format" in spec else []
+        kinds += [alt["format"] for alt in spec.get("anyOf", ())]
+        if kinds == ["date-time"]:
+            if raw:
+                formats.append((prop, _raw_date_time(prop)))
+        elif kinds:
+            formats.append((prop, _format_check(prop, kinds)))
+        if "x-maxDepth" in spec:
+            texts.append((prop, _text_check(prop, spec["x-maxDepth"], raw)))
+    depth = min((spec["x-maxDepth"] for spec in schema["properties"].values() if "x-maxDepth" in spec), default=0)
 
-    def check(record: msgspec.Struct) -> str | None:
-        for prop, test, reason in checks:
-            value = getattr(record, prop)
-            if value is not None and not test(value):
-                return reason
+    openers, unicode = _KEEP_OPENERS, UnicodeDecodeError
+
+    def check(record: msgspec.Struct, value: bytes | None = None) -> str | None:
+        problem = _first_problem(record, formats)
+        if problem is not None:
+            return problem
+        # The whole message proves the text bounds at once when it has no more openers than the
+        # bound and is UTF-8 (two C passes; inlined, as this runs once per ingested record).
+        if value is not None and len(value.translate(None, openers)) <= depth:
+            try:
+                if value.isascii() or value.decode():
+                    return None
+            except unicode:
+                pass
+        return _first_problem(record, texts) or (None if value is None else message_not_utf8(value))
+
+    return check
+
+
+def _first_problem(record: msgspec.Struct, checks: list[tuple[str, Callable[[Any], str | None]]]) -> str | None:
+    for prop, test in checks:
+        value = getattr(record, prop)
+        if value is not None:
+            problem = test(value)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _format_check(prop: str, formats: list[str]) -> Callable[[str], str | None]:
+    try:
+        test = _FORMATS[frozenset(formats)]
+    except KeyError:
+        raise ValueError(f"format(s) {formats} on {prop!r} are not supported") from None
+    reason = f"{prop} is not a valid {' or '.join(formats)}"
+    return lambda value: None if test(value) else reason
+
+
+def _raw_date_time(prop: str) -> Callable[[msgspec.Raw], str | None]:
+    parse, invalid = msgspec.json.Decoder(_DATE_TIME).decode, msgspec.ValidationError
+
+    def check(value: msgspec.Raw) -> str | None:
+        try:
+            parse(value)
+        except invalid as exc:
+            return f"{exc} - at `$.{prop}`"
         return None
+
+    return check
+
+
+def _text_check(prop: str, max_depth: int, raw: bool) -> Callable[[Any], str | None]:
+    """The JSON text of the value (as sent, or as the emitter will encode it) within the bounds."""
+    dumps, encode_error = orjson.dumps, orjson.JSONEncodeError
+
+    def check(value: Any) -> str | None:
+        if raw:
+            text = bytes(value)
+            if not text:
+                return None
+        else:
+            try:
+                text = dumps(value)
+            except encode_error as exc:
+                return f"{prop} cannot be encoded as JSON: {exc}"
+        problem = text_problem(text, max_depth)
+        return None if problem is None else f"{prop} {problem}"
 
     return check
 
@@ -148,7 +223,8 @@ def call_record_decoder(version: int = 1) -> tuple[Callable[[bytes], msgspec.Str
 def call_record_validator(version: int = 1) -> Validator:
     """For records already in Python (the emitter, the gateway): `validate(record) -> None | reason`."""
     schema = call_record_schema(version)
-    kind, check = compile_struct(schema, untyped=Any, name="CallRecordObject"), compile_format_check(schema)
+    kind = compile_struct(schema, untyped=Any, name="CallRecordObject")
+    check = compile_format_check(schema, raw=False)
     convert, error = msgspec.convert, msgspec.ValidationError
 
     def validate(record: Any) -> str | None:

@@ -27,14 +27,18 @@ NEWEST_FIRST = f"{ORDER} LIMIT 1 BY timestamp, query_id"
 KEY_COLUMNS = "timestamp AS key_ts, query_id AS key_id"
 # The address as people write it (a.b.c.d for IPv4 callers), defined once in migration 0006.
 IP_TEXT = "trilha_ip_text(ip)"
-CLIENT_TEXT = ("if(client_name != '' AND client_username != '', concat(client_name, ' (', client_username, ')'), "
-               "concat(client_name, client_username))")
+CLIENT_TEXT = ("toValidUTF8(if(client_name != '' AND client_username != '', "
+               "concat(client_name, ' (', client_username, ')'), concat(client_name, client_username)))")
+# Text as shown: a String holds bytes, and rows stored before the contract required UTF-8 may hold
+# invalid sequences; shown with U+FFFD in their place, never as an error (the key column, query_id,
+# is kept exact: the keyset cursor seeks on it).
+_SHOWN = "toValidUTF8({})"
 # JSON rows: contract names and types; the timestamp goes out as ISO 8601.
 JSON_COLUMNS = {
-    "query_id": "query_id", "client_id": "client_id", "client_name": "client_name",
-    "client_username": "client_username", "authorization_id": "authorization_id",
-    "authorization_name": "authorization_name", "ip": IP_TEXT, "resource": "resource", "event": "event",
-    "method": "method", "status": "status", "url": "url", "server": "server", "error": "error",
+    "query_id": "query_id", **{name: _SHOWN.format(name) for name in (
+        "client_id", "client_name", "client_username", "authorization_id", "authorization_name")},
+    "ip": IP_TEXT, **{name: _SHOWN.format(name) for name in ("resource", "event", "method")}, "status": "status",
+    "url": _SHOWN.format("url"), "server": _SHOWN.format("server"), "error": "error",
     "duration_ms": "duration_ms", "timestamp": "timestamp",
 }
 
@@ -45,6 +49,11 @@ class Statement:
 
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+def shown(column: str) -> str:
+    """A String column as text a page can show (invalid UTF-8 as U+FFFD)."""
+    return _SHOWN.format(column)
 
 
 def ch_time(moment: datetime) -> str:
@@ -149,7 +158,7 @@ def _render(kind: str, column: str, guard_formulas: bool) -> str:
         return "replaceOne(toString(round(duration_ms, 3)), '.', {decimal:String})"
     if kind == "datetime":
         return "formatDateTime(timestamp, '%d/%m/%Y %H:%i', {tz:String})"
-    expr = CLIENT_TEXT if kind == "client" else column
+    expr = CLIENT_TEXT if kind == "client" else shown(column)
     return _formula_guard(expr) if guard_formulas else expr
 
 

@@ -44,12 +44,15 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
     cond = sql.where(flt, company_id)
     cond.params["tz"] = view.tz.key
     query = (
-        "SELECT grouping(cls, resource, bucket, client_id) AS g, cls, resource, toUnixTimestamp(bucket) AS b, "
-        "count() AS n, countIf(error) AS e, quantilesTiming(0.5, 0.95)(duration_ms) AS q, client_id, "
-        "any(client_name), any(client_username) "
-        f"FROM (SELECT intDiv(status, 100) AS cls, resource, {_BUCKET[bucket]} AS bucket, error, duration_ms, "
-        f"client_id, client_name, client_username FROM calls FINAL WHERE {cond.sql}) "
-        "GROUP BY GROUPING SETS ((), (cls), (resource), (bucket), (client_id))"
+        "SELECT grouping(cls, shown_resource, bucket, shown_client_id) AS g, cls, shown_resource, "
+        "toUnixTimestamp(bucket) AS b, count() AS n, countIf(error) AS e, "
+        "quantilesTiming(0.5, 0.95)(duration_ms) AS q, "
+        "shown_client_id, any(shown_client_name), any(shown_client_username) "
+        f"FROM (SELECT intDiv(status, 100) AS cls, {sql.shown('resource')} AS shown_resource, "
+        f"{_BUCKET[bucket]} AS bucket, error, duration_ms, {sql.shown('client_id')} AS shown_client_id, "
+        f"{sql.shown('client_name')} AS shown_client_name, {sql.shown('client_username')} AS shown_client_username "
+        f"FROM calls FINAL WHERE {cond.sql}) "
+        "GROUP BY GROUPING SETS ((), (cls), (shown_resource), (bucket), (shown_client_id))"
     )
     result = await ch.query(query, parameters=cond.params, settings={"max_execution_time": 60})
     total, errors, durations = 0, 0, {"p50": None, "p95": None}
