@@ -27,10 +27,12 @@ ARRAY JOIN arrayConcat(trilha_q_terms(q), arrayMap((k, v) -> trilha_tag_term(k, 
 -- of those terms only (never a term the call already has, so no duplicate rows). A call written
 -- between the view's change and this statement may get a term twice: identical rows, merged by
 -- call_terms' ReplacingMergeTree and never shown twice (searches read with LIMIT 1 BY).
+-- Through Distributed tables (a real cluster), each shard reads and writes its own local tables.
 INSERT INTO call_terms (company_id, term, timestamp, query_id)
 SELECT company_id, term, timestamp, query_id
 FROM calls
 ARRAY JOIN arrayFilter(t -> NOT has(arrayMap(m -> concat('q:', lower(m[1]), '{', trimBoth(m[2]), '}'),
                                              trilha_q_pairs(q)), t),
                        arrayDistinct(trilha_q_terms(q))) AS term
-WHERE match(q, '\\{\\s*[0-9]+[-./ ]');
+WHERE match(q, '\\{\\s*[0-9]+[-./ ]')
+SETTINGS parallel_distributed_insert_select = 2;
