@@ -11,6 +11,9 @@ tests run and what is deployed:
   and write the local tables, so a call's lookup rows live on its call's shard. On a real cluster
   (Keeper) the local tables are `Replicated*` and DDL runs once `ON CLUSTER`; on the embedded
   shards (no Keeper, so no ON CLUSTER) the caller applies the same statements on each shard.
+  A backfill (`INSERT INTO t ... SELECT ... FROM u`) must write each row once: applied per
+  embedded shard it reads and writes that shard's local tables; applied once on a real cluster
+  it goes through the Distributed tables, which route each row to its shard.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ ENGINE = ReplacingMergeTree ORDER BY name
 
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
 _CREATE_VIEW = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
-_CREATE_FUNCTION = re.compile(r"^CREATE\s+FUNCTION\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+_CREATE_FUNCTION = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
 _ALTER = re.compile(r"^ALTER\s+TABLE\s+(\w+)", re.I)
+_MODIFY_QUERY = re.compile(r"\bMODIFY\s+QUERY\b", re.I)
+_INSERT_SELECT = re.compile(r"^INSERT\s+INTO\s+\w+\b.*?\bSELECT\b", re.I | re.S)
 _COLUMN_CHANGE = re.compile(r"\b(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Aggregating|Summing)?MergeTree\b(\s*\(\s*\))?", re.I)
 _SHARD_BY = re.compile(r"^--\s*shard by:\s*(.+?)\s*$", re.I | re.M)
@@ -80,11 +85,15 @@ def for_layout(statement: str, layout: Layout) -> list[str]:
         return [match.group(0) + on + _to_local(statement[match.end():])]
     if match := _ALTER.match(statement):
         name, rest = match.group(1), statement[match.end():]
+        if _MODIFY_QUERY.search(rest):  # a view's new query reads its shard's tables, as when created
+            rest = _to_local(rest)
         local = [f"ALTER TABLE {_local(name)}{on}{rest}"]
         spread = name in shard_keys() and _COLUMN_CHANGE.search(rest)
         return local + ([f"ALTER TABLE {name}{on}{rest}"] if spread else [])
     if match := _CREATE_FUNCTION.match(statement):
         return [f"{match.group(0)}{on}{statement[match.end():]}"]
+    if _INSERT_SELECT.match(statement) and not layout.replicated:
+        return [_to_local(statement)]
     return [statement]
 
 
@@ -93,9 +102,10 @@ def _local(name: str) -> str:
 
 
 def _to_local(body: str) -> str:
-    """A view's `TO t` and `FROM t` name the local tables: each shard's view feeds its own shard."""
+    """A view's `TO t` and `FROM t` (a backfill's `INSERT INTO t`) name the local tables: each
+    shard's view feeds its own shard."""
     names = "|".join(shard_keys())
-    return re.sub(rf"\b(TO|FROM|JOIN)\s+({names})\b", lambda m: f"{m.group(1)} {m.group(2)}_local", body)
+    return re.sub(rf"\b(TO|FROM|JOIN|INSERT\s+INTO)\s+({names})\b", lambda m: f"{m.group(1)} {m.group(2)}_local", body)
 
 
 def _table(statement: str, name: str, layout: Layout, on: str) -> list[str]:

@@ -98,6 +98,9 @@ def test_cluster_migrations_are_replicated_distributed_and_on_cluster() -> None:
     assert all(shard_keys().values()), "every table declares its sharding key"
     for _, sql in clickhouse_migrations():
         for statement in statements(sql):
+            if statement.startswith("INSERT INTO"):  # a backfill, run once through the Distributed tables
+                assert for_layout(statement, layout) == [statement]
+                continue
             for clustered in for_layout(statement, layout):
                 assert "ON CLUSTER 'prod'" in clustered
                 assert "ENGINE" not in clustered or "ENGINE = Replicated" in clustered \
@@ -116,3 +119,25 @@ def test_embedded_shards_get_local_tables_and_distributed_ones_without_on_cluste
     column = for_layout("ALTER TABLE calls ADD COLUMN IF NOT EXISTS b UInt8", Layout("trilha_shards"))
     assert column == ["ALTER TABLE calls_local ADD COLUMN IF NOT EXISTS b UInt8",
                       "ALTER TABLE calls ADD COLUMN IF NOT EXISTS b UInt8"]
+
+
+def test_a_replaced_function_and_a_views_new_query_run_on_cluster_against_local_tables() -> None:
+    prod, shards = Layout("prod", replicated=True, database="trilha"), Layout("trilha_shards")
+    function = "CREATE OR REPLACE FUNCTION f AS (x) -> x"
+    assert for_layout(function, prod) == ["CREATE OR REPLACE FUNCTION f ON CLUSTER 'prod' AS (x) -> x"]
+    assert for_layout(function, shards) == [function]
+    view = "ALTER TABLE call_terms_mv MODIFY QUERY SELECT company_id FROM calls"
+    assert for_layout(view, prod) == ["ALTER TABLE call_terms_mv ON CLUSTER 'prod' MODIFY QUERY "
+                                      "SELECT company_id FROM calls_local"]
+    assert for_layout(view, shards) == ["ALTER TABLE call_terms_mv MODIFY QUERY SELECT company_id FROM calls_local"]
+    assert for_layout(view, Layout()) == [view]
+
+
+def test_a_backfill_writes_each_shards_rows_once() -> None:
+    """Applied on each embedded shard: its own local tables. Applied once on a replicated cluster:
+    the Distributed tables (local ones would fill only the node the DDL ran on)."""
+    backfill = "INSERT INTO call_terms (term) SELECT q AS term FROM calls ARRAY JOIN [1] AS x WHERE 1"
+    assert for_layout(backfill, Layout("trilha_shards")) == [
+        "INSERT INTO call_terms_local (term) SELECT q AS term FROM calls_local ARRAY JOIN [1] AS x WHERE 1"]
+    assert for_layout(backfill, Layout("prod", replicated=True, database="trilha")) == [backfill]
+    assert for_layout(backfill, Layout()) == [backfill]
