@@ -44,6 +44,7 @@ from services.settings import ConfigError, Settings
 log = logs.get("query.scheduler")
 MAX_BACKOFF_S = 3600.0
 DELETED = "abandoned: the schedule was deleted"
+STOPPED = "stopped"  # a run's outcome when its schedule was deleted or its token revoked (recorded as abandoned)
 REVOKED = ("stopped: the API token that created this schedule was revoked; create the schedule again "
            "with a valid token")
 INTERNAL = "the report could not be prepared (an internal error, logged for the operator); it will be retried"
@@ -168,7 +169,7 @@ class Scheduler:
         self.outcomes.inc(outcome="abandoned")
         log.info("scheduled report stopped", schedule=schedule.schedule_id, company=schedule.company_id,
                  scheduled_for=at.isoformat(), reason=reason)
-        return "abandoned"
+        return STOPPED
 
     async def _attempt(self, schedule: Schedule, at: datetime, attempt: int,
                        period: tuple[datetime, datetime]) -> str:
@@ -257,7 +258,7 @@ async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) ->
     log.info("scheduler stopped", runner=scheduler.runner)
     if once:
         delivered = sum(1 for r in results if r == "delivered")
-        stopped = sum(1 for r in results if r == "abandoned")  # deleted, or its token revoked: as intended
+        stopped = sum(1 for r in results if r == STOPPED)  # deleted, or its token revoked: as intended
         print(f"scheduler: {len(results)} run(s), {delivered} delivered, {stopped} stopped", flush=True)
         return 0 if delivered + stopped == len(results) else 1
     return 0
