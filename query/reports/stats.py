@@ -47,7 +47,7 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
         "SELECT grouping(cls, shown_resource, bucket, shown_client_id) AS g, cls, shown_resource, "
         "toUnixTimestamp(bucket) AS b, count() AS n, countIf(error) AS e, "
         "quantilesTiming(0.5, 0.95)(duration_ms) AS q, "
-        "shown_client_id, any(shown_client_name), any(shown_client_username) "
+        "shown_client_id, topK(1)((shown_client_name, shown_client_username))[1] AS who "  # the most used name
         f"FROM (SELECT intDiv(status, 100) AS cls, {sql.shown('resource')} AS shown_resource, "
         f"{_BUCKET[bucket]} AS bucket, error, duration_ms, {sql.shown('client_id')} AS shown_client_id, "
         f"{sql.shown('client_name')} AS shown_client_name, {sql.shown('client_username')} AS shown_client_username "
@@ -60,7 +60,7 @@ async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: Vie
     resources: list[dict[str, Any]] = []
     series: list[dict[str, Any]] = []
     top: list[dict[str, Any]] = []
-    for g, cls, resource, start, n, e, (p50, p95), client, name, username in result.result_rows:
+    for g, cls, resource, start, n, e, (p50, p95), client, (name, username) in result.result_rows:
         if g == _TOTAL:
             total, errors = n, e
             durations = {"p50": float(p50), "p95": float(p95)} if n else durations
