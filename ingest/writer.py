@@ -33,8 +33,8 @@ from schemas import call_record_schema
 # (CANNOT_PARSE_*, INCORRECT_DATA, TYPE_MISMATCH, UNEXPECTED_DATA_AFTER_PARSED_VALUE, ...). Anything
 # else (server down, table missing, too many parts) is retried: bisecting it would dead-letter good rows.
 DATA_ERROR_CODES = frozenset({
-    6, 25, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 128, 130, 131, 321, 407, 441, 467, 632, 675, 676, 691,
-})
+    6, 25, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 128, 130, 131, 321, 407, 441, 467, 621, 632, 675, 676, 691,
+})  # 621 CANNOT_NORMALIZE_STRING: a MATERIALIZED fold of invalid UTF-8 text
 _PARSE_ERROR = re.compile(r"\(at row \d+\)|while parsing|Cannot parse", re.IGNORECASE)
 _MAX_MESSAGE = 2000
 

@@ -66,10 +66,9 @@ def text(params: Mapping[str, Any], name: str, max_length: int, required: bool =
         if value is not None:
             raise BadRequest(f"{name} is empty: send a value or leave {name} out", name)
         return None
-    value = value.strip()
-    if len(value) > max_length:
+    if len(value) > max_length:  # counted as sent (surrounding spaces included), as the document's maxLength
         raise BadRequest(f"{name} is {len(value)} characters long; the maximum is {max_length}", name)
-    return value
+    return value.strip()
 
 
 def integer(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None) -> int | None:

@@ -26,7 +26,9 @@ FILTER_NAMES = ("client_id", "client", "authorization_id", "authorization", "ip"
                 "from", "until")
 VIEW_NAMES = ("tz", "lang")
 DEFAULT_TZ = "America/Sao_Paulo"
-_MAX_TEXT = {"client_id": 256, "client": 512, "authorization_id": 256, "authorization": 512, "resource": 256}
+# each named filter's cap; tests/query/test_openapi_limits.py holds the document's maxLength to it
+MAX_NAMED_TEXT = _MAX_TEXT = {"client_id": 256, "client": 512, "authorization_id": 256, "authorization": 512,
+                              "resource": 256}
 MAX_TEXT = 512  # any filter value; the named ones above are shorter
 _IPV4_MAPPED = 0xFFFF << 32
 _YES = {"sim", "s", "yes", "y", "true", "1"}
@@ -239,7 +241,8 @@ def _text(params: Mapping[str, Any], key: str, parameter: str | None = None) -> 
 
 
 def _bounded(params: Mapping[str, Any], key: str, parameter: str) -> str | None:
-    value = _text(params, key, parameter)
-    if value is not None and len(value) > _MAX_TEXT[key]:
-        raise BadRequest(f"{parameter} is {len(value)} characters long; the maximum is {_MAX_TEXT[key]}", parameter)
-    return value
+    """A named filter within its cap, counted as sent (spaces included), as the document's maxLength."""
+    raw = params.get(key)
+    if isinstance(raw, str) and len(raw) > _MAX_TEXT[key]:
+        raise BadRequest(f"{parameter} is {len(raw)} characters long; the maximum is {_MAX_TEXT[key]}", parameter)
+    return _text(params, key, parameter)

@@ -48,11 +48,11 @@ def _slot_wait(request: web.Request) -> float:
 
 
 def _cursor(params: dict[str, str]) -> str | None:
-    value = params.get("cursor", "").strip() or None
-    if value is not None and len(value) > MAX_CURSOR:
-        raise BadRequest(f"cursor is {len(value)} characters long: send the next_cursor of the previous page "
+    raw = params.get("cursor", "")
+    if len(raw) > MAX_CURSOR:  # counted as sent, as the document's maxLength
+        raise BadRequest(f"cursor is {len(raw)} characters long: send the next_cursor of the previous page "
                          "unchanged, or leave cursor out", "cursor")
-    return value
+    return raw.strip() or None
 
 
 def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:

@@ -90,7 +90,8 @@ def parse(value: Any, parameter: str = "recurrence") -> Recurrence:
         raise BadRequest(f"{parameter}.frequency must be daily, weekly or monthly, not {frequency!r}",
                          f"{parameter}.frequency")
     at = _time(value.get("time", "06:00"), f"{parameter}.time")
-    zone = value.get("timezone") or "America/Sao_Paulo"
+    zone = value.get("timezone")
+    zone = "America/Sao_Paulo" if zone is None else zone  # only null is the default; "" or 0 is a 400
     if not isinstance(zone, str):
         raise BadRequest(f"{parameter}.timezone must be an IANA time zone name", f"{parameter}.timezone")
     tz = parse_tz(zone, f"{parameter}.timezone")
@@ -123,7 +124,7 @@ def parse_period(value: Any, frequency: str, parameter: str = "range") -> str:
     """A period name; by default the one matching the frequency (daily → previous_day …)."""
     if value is None:
         return next(name for name, freq in PERIODS.items() if freq == frequency)
-    if value not in PERIODS:
+    if not isinstance(value, str) or value not in PERIODS:  # a dict or list is a 400, not a TypeError
         raise BadRequest(f"{parameter} must be previous_day, previous_week or previous_month, not {value!r}",
                          parameter)
     return value

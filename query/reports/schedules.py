@@ -26,7 +26,7 @@ from query.errors import BadRequest
 from query.reports import delivery, egress, recurrence, signing
 from query.reports.csv_export import CsvOptions, parse_options
 from query.reports.delivery import Destination
-from query.reports.filters import FILTER_NAMES, ReportFilter, parse_filter, parse_lang
+from query.reports.filters import FILTER_NAMES, ReportFilter, parse_filter
 from query.reports.recurrence import Recurrence
 from query.reports.sql import ch_time
 
@@ -98,12 +98,12 @@ def parse_spec(body: dict[str, Any], rules: egress.Policy) -> dict[str, Any]:
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise BadRequest("name must be a text of at most 200 characters", "name")
-    lang = parse_lang(body["lang"]) if isinstance(body.get("lang"), str) else "pt"
+    lang = _lang(body.get("lang"))
     options = _csv(body.get("csv"))
     spec: dict[str, Any] = {
         "name": (name or "").strip(), "filters": filters, "recurrence": rule.to_json(),
         "range": recurrence.parse_period(body.get("range"), rule.frequency), "format": fmt, "lang": lang,
-        "csv": {"sep": options.sep, "bom": options.bom},
+        "csv": {"sep": "tab" if options.sep == "\t" else options.sep, "bom": options.bom},  # as documented
         "destination": delivery.parse(body.get("destination"), rules=rules).to_json(),
     }
     return spec
@@ -129,11 +129,24 @@ def _filters(value: Any, rule: Recurrence) -> dict[str, str]:
     return out
 
 
+def _lang(value: Any) -> str:
+    """pt or en as the document lists them; null is the default (pt)."""
+    if value is None:
+        return "pt"
+    if value not in ("pt", "en"):
+        raise BadRequest(f"lang must be pt or en, not {value!r}", "lang")
+    return value
+
+
 def _csv(value: Any) -> CsvOptions:
     if value is None:
         return CsvOptions()
     if not isinstance(value, dict) or set(value) - {"sep", "bom"}:
         raise BadRequest("csv must be an object with sep (; , | or tab) and bom (true or false)", "csv")
+    if value.get("bom") is not None and not isinstance(value["bom"], bool):  # JSON true/false, as documented
+        raise BadRequest(f"csv.bom must be true or false, not {value['bom']!r}", "csv.bom")
+    if value.get("sep") is not None and value["sep"] not in (";", ",", "|", "tab", "\t"):
+        raise BadRequest(f"csv.sep must be one of ; , | or tab, not {value['sep']!r}", "csv.sep")
     try:
         return parse_options(value)
     except BadRequest as exc:

@@ -11,6 +11,7 @@ an address — so a schema-valid request can rightly be a 400 that says what to 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -23,7 +24,12 @@ from services.netcheck import wait_for_port
 from tests.query.support import bearer, create_token, unique_company
 from tests.stack import Stack, free_port
 
-EXAMPLES = 60  # per operation: a few minutes for the whole document on a loaded 2-core machine
+# Derandomized: CI runs the same examples every time (a new seed must not fail a change for something
+# unrelated to it); regressions are still found because the examples cover every operation, and
+# tests/query/test_openapi_limits.py checks every documented cap against the service's own.
+# To explore further by hand: TRILHA_OAS_EXAMPLES=300 pytest ... -p no:randomly --hypothesis-seed=N.
+EXAMPLES = int(os.environ.get("TRILHA_OAS_EXAMPLES", "60"))
+DERANDOMIZE = "TRILHA_OAS_EXAMPLES" not in os.environ
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, suppress_health_check=list(HealthCheck))
 def test_the_service_answers_as_its_document_says(case: schemathesis.Case, served: tuple[str, dict[str, str]]) -> None:
     case.call_and_validate(headers=served[1], excluded_checks=[positive_data_acceptance])

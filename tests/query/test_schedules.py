@@ -132,6 +132,11 @@ BAD_BODIES = [
     ({"filters": {"from": "01/01/2026 00:00"}}, "filters.from"),
     ({"filters": {"company_id": "someone-else"}}, "filters.company_id"),
     ({"range": "forever"}, "range"),
+    ({"range": {}}, "range"),  # was a 500 (unhashable dict), found by schemathesis
+    ({"csv": {"bom": 0}}, "csv.bom"),  # the document says boolean: 0, "" or "sim" are refused
+    ({"csv": {"sep": "TAB"}}, "csv.sep"),
+    ({"lang": 5}, "lang"),  # was silently pt
+    ({"recurrence": {"frequency": "daily", "timezone": 0}}, "recurrence.timezone"),  # was silently the default
     ({"format": "xlsx"}, "format"),
     ({"owner": "x"}, "owner"),
 ]
