@@ -8,10 +8,18 @@ Company B (company-2, from 127.0.0.3) makes normal lookups one at a time — a Q
   bad tokens     random well-formed `trl_…` tokens (answered 401, then 429 per address)
   Tags searches  eight concurrent 32-term Tags searches, again and again
   CSV exports    four concurrent exports of all of A's records, read to the end
-  webhooks       `webhook_flood` below: the hook for blackholed schedule webhooks (see there)
+  webhooks       four daily schedules (`POST /reports/schedules`) whose webhook is a socket on
+                 127.0.0.1 that accepts and never answers, run by a real `trilha scheduler`
+                 started beside the query service with its clock (`--now`) at their minute;
+                 B has a directory schedule due the same minute
+
+Both processes get TRILHA_WEBHOOK_ALLOW=127.0.0.1/32 (so the blackhole is accepted and reached),
+a 10 s webhook timeout and one attempt per run (so the bench stays bounded).
 
 Printed: B's p50/p99 without and with the flood, their ratio (aim: p99 within 2x), what A's
-requests were answered, and the count of 5xx answers over everything (aim: 0).
+requests were answered, the count of 5xx answers over everything (aim: 0), how long after the
+scheduler's start B's report was delivered (aim: well under A's 10 s webhook timeout), and how A's
+scheduled runs ended (expected: abandoned, timed out).
 
 Options: --records N, --requests N (B's lookups per phase), --keep.
 """
@@ -27,20 +35,27 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query import tokens
+from query.reports import schedules
 from services import clients
 from services.netcheck import wait_for_port
+from services.settings import Settings
 from tests.bench import dataset
 from tests.bench.harness import in_own_stack
+from tests.query import report_support as rs
 from tests.stack import Stack, free_port
 
 A, B = "company-1", "company-2"
 A_ADDRESS, B_ADDRESS = "127.0.0.2", "127.0.0.3"  # all of 127.0.0.0/8 is loopback on Linux
+LOOPBACK = "127.0.0.1/32"  # TRILHA_WEBHOOK_ALLOW of both processes: A's blackhole listens there
+WEBHOOKS, WEBHOOK_TIMEOUT_S = 4, 10.0  # A's blackholed schedules; each run gives up after this long
 HEAVY_TAGS = {"env": "prod", "origem": "batch", **{f"k{n}": f"v{n}" for n in range(30)}}  # 32 terms
 Statuses = Counter[int]
 
@@ -57,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
 async def run(stack: Stack, args: argparse.Namespace) -> int:
     print(f"loading {args.records:,} records of {dataset.COMPANIES} companies ...", flush=True)
     loaded = await dataset.load(stack.settings, args.records)
-    settings = replace(stack.settings, query_port=free_port())
+    settings = replace(stack.settings, query_port=free_port(), webhook_allow=LOOPBACK,
+                       webhook_timeout_s=WEBHOOK_TIMEOUT_S, report_max_attempts=1)
     stack.spawn("query-abuse", "query", settings=settings)
     if not wait_for_port("127.0.0.1", settings.query_port, 60):
         raise SystemExit(f"trilha query did not start:\n{stack.log('query-abuse')}")
+    ch = await clients.clickhouse(settings)
     try:
-        ch = await clients.clickhouse(settings)
         headers = {c: {"Authorization": f"Bearer {(await tokens.create(ch, c, name='bench'))[1]}"} for c in (A, B)}
-        await ch.close()
         base = f"http://127.0.0.1:{settings.query_port}"
         ids = [query_id for company, query_id, *_ in loaded.sample if company == B]
         async with _session(base, B_ADDRESS) as b_http, _session(base, A_ADDRESS) as a_http:
@@ -73,13 +88,18 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
             a_statuses: Statuses = Counter()
             stop = asyncio.Event()
             flood = [asyncio.create_task(loop(stop)) for loop in floods(a_http, headers[A], a_statuses)]
+            hooks = asyncio.create_task(webhook_flood(stop, stack, settings, ch, {A: a_http, B: b_http}, headers,
+                                                      {A: a_statuses, B: b_statuses}))
             await asyncio.sleep(2.0)  # let the flood reach its steady state
             loud = await lookups(b_http, headers[B], ids, args.requests, b_statuses)
             stop.set()
             await asyncio.gather(*flood)
+            scheduled = await hooks
     finally:
+        await ch.close()
         stack.stop("query-abuse")
     report(quiet, loud, a_statuses, b_statuses)
+    print(*scheduled, sep="\n")
     return 0
 
 
@@ -109,19 +129,69 @@ def floods(http: ClientSession, headers: dict[str, str], statuses: Statuses) -> 
     tags = [lambda stop: _repeat(stop, lambda: _post(http, {"Tags": HEAVY_TAGS, "PageSize": 50}, headers, statuses))
             for _ in range(8)]
     exports = [lambda stop: _repeat(stop, lambda: _export(http, headers, statuses)) for _ in range(4)]
-    return [*bad, *tags, *exports, *webhook_flood(http, headers, statuses)]
+    return [*bad, *tags, *exports]
 
 
-def webhook_flood(http: ClientSession, headers: dict[str, str],
-                  statuses: Statuses) -> list[Callable[[asyncio.Event], Awaitable[None]]]:
-    """The hook for blackholed schedule webhooks: none yet.
+async def webhook_flood(stop: asyncio.Event, stack: Stack, settings: Settings, ch: AsyncClient,
+                        http: dict[str, ClientSession], headers: dict[str, dict[str, str]],
+                        statuses: dict[str, Statuses]) -> list[str]:
+    """A's blackholed webhooks beside B's report, run by a real `trilha scheduler` during the flood.
 
-    Deliveries run in `trilha scheduler`, not in the query service, and a webhook to 127.0.0.1
-    needs `TRILHA_WEBHOOK_ALLOW=127.0.0.1/32` (being added with the webhook checks). Once both are
-    in, return loops here that create schedules of A whose webhook is a listening socket on
-    127.0.0.1 that never answers, and start the scheduler beside the query service.
-    """
-    return []
+    A creates WEBHOOKS schedules whose webhook is a socket on 127.0.0.1 that accepts and never
+    answers, B one to a directory, all through `POST /reports/schedules` and due the same minute;
+    the scheduler starts with its clock at that minute (`--now`). B's report must not wait for A's
+    webhooks to time out. Returns the lines to print: B's delivery time and how A's runs ended."""
+    async with rs.blackhole() as hole:
+        slot = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+        hooked = [await _schedule(http[A], headers[A], slot, {"type": "webhook", "url": hole}, statuses[A])
+                  for _ in range(WEBHOOKS)]
+        mine = await _schedule(http[B], headers[B], slot, {"type": "directory"}, statuses[B])
+        began = datetime.now(UTC)
+        stack.spawn("scheduler-abuse", "scheduler", "--now", (slot + timedelta(seconds=30)).isoformat(),
+                    settings=settings)
+        try:
+            b_run = (await _settled(ch, [mine], 60.0))[mine]
+            await stop.wait()
+            a_runs = await _settled(ch, hooked, 2 * WEBHOOKS * WEBHOOK_TIMEOUT_S + 30)
+        finally:
+            stack.stop("scheduler-abuse")
+    b_took = (b_run[2] - began).total_seconds() if b_run[0] == "delivered" else float("nan")
+    outcomes = Counter(f"{status}: {error}" if error else status for status, error, _ in a_runs.values())
+    return [f"company B's scheduled report: {b_run[0]} {b_took:.1f} s after the scheduler started, with "
+            f"{WEBHOOKS} of A's webhooks blackholed (waiting for them would take >= {WEBHOOK_TIMEOUT_S:.0f} s)",
+            f"company A's scheduled runs: {dict(outcomes)}"]
+
+
+async def _schedule(http: ClientSession, headers: dict[str, str], slot: datetime, destination: dict[str, str],
+                    seen: Statuses) -> str:
+    """A daily schedule due at `slot`, created through the API (retried after a 429); its id."""
+    body = {"recurrence": {"frequency": "daily", "time": slot.strftime("%H:%M"), "timezone": "UTC"},
+            "range": "previous_day", "destination": destination}
+    for _ in range(20):
+        async with http.post("/reports/schedules", json=body, headers=headers) as answer:
+            created = await answer.json(content_type=None)
+        seen[answer.status] += 1
+        if answer.status == 201:
+            return str(created["id"])
+        await asyncio.sleep(min(float(answer.headers.get("Retry-After", "1")), 1.0))
+    raise SystemExit(f"schedule not created: {answer.status} {created}")
+
+
+async def _settled(ch: AsyncClient, ids: list[str], timeout: float) -> dict[str, tuple[str, str, datetime]]:
+    """Each run's last record (status, error, recorded_at) once every run has an outcome (or at `timeout`)."""
+    deadline = time.monotonic() + timeout
+    latest: dict[str, tuple[str, str, datetime]] = {}
+    while time.monotonic() < deadline:
+        result = await ch.query(
+            "SELECT schedule_id, argMax(status, recorded_at), argMax(error, recorded_at), max(recorded_at) "
+            "FROM report_runs WHERE schedule_id IN {ids:Array(String)} GROUP BY schedule_id",
+            parameters={"ids": ids})
+        latest = {sid: (status, error, at.replace(tzinfo=UTC)) for sid, status, error, at in result.result_rows}
+        if len(latest) == len(ids) and all(status in schedules.TERMINAL for status, *_ in latest.values()):
+            break
+        await asyncio.sleep(0.2)
+    return {sid: latest.get(sid, ("no outcome", f"none within {timeout:.0f} s", datetime.now(UTC)))
+            for sid in ids}
 
 
 async def _repeat(stop: asyncio.Event, once: Callable[[], Awaitable[None]]) -> None:

@@ -68,6 +68,25 @@ async def listening(app: web.Application) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def blackhole() -> AsyncIterator[str]:
+    """A webhook receiver on 127.0.0.1 that accepts connections and never answers; yields its URL."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
 def when(record: Record) -> datetime:
     return datetime.fromisoformat(record["timestamp"]).astimezone(UTC)
 

@@ -248,19 +248,8 @@ async def test_a_company_has_at_most_its_cap_of_schedules(api: Api) -> None:
 @pytest.fixture
 async def blackhole() -> AsyncIterator[str]:
     """A receiver on 127.0.0.1 that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/hook"
-    for writer in held:
-        writer.close()
-    server.close()
+    async with rs.blackhole() as url:
+        yield url
 
 
 async def test_one_companys_blackholed_webhooks_do_not_delay_anothers_report(
