@@ -11,7 +11,9 @@ an address — so a schema-valid request can rightly be a 400 that says what to 
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -41,9 +43,21 @@ def served(stack: Stack) -> Iterator[tuple[str, dict[str, str]]]:
     try:
         if not wait_for_port("127.0.0.1", configured.query_port, 60) or proc.poll() is not None:
             raise RuntimeError(f"trilha query did not start:\n{stack.log('query-openapi')}")
-        yield f"http://127.0.0.1:{configured.query_port}", bearer(create_token(stack, unique_company("oas")))
+        base, headers = f"http://127.0.0.1:{configured.query_port}", bearer(create_token(stack, unique_company("oas")))
+        yield base, headers
+        _delete_schedules(base, headers)
     finally:
         stack.stop("query-openapi")
+
+
+def _delete_schedules(base: str, headers: dict[str, str]) -> None:
+    """The schedules schemathesis made are deleted: scheduler tests run every company's due schedules
+    on the shared ClickHouse, and a generated webhook (hooks.example.com) would only fail there."""
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/reports/schedules", headers=headers), timeout=30) as r:
+        made = json.load(r)["schedules"]
+    for schedule in made:
+        gone = urllib.request.Request(f"{base}/reports/schedules/{schedule['id']}", headers=headers, method="DELETE")
+        urllib.request.urlopen(gone, timeout=30).close()
 
 
 @pytest.fixture(scope="module")
