@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
@@ -36,8 +36,9 @@ async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: d
             target = await asyncio.to_thread(delivery.to_directory, settings, schedule.company_id, dest, spool, name)
         else:
             headers = {"Idempotency-Key": f"{schedule.schedule_id}-{_millis(at)}",
-                       "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": _iso(at),
-                       "X-Trilha-Period-From": _iso(period[0]), "X-Trilha-Period-Until": _iso(period[1]),
+                       "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": sql.utc_seconds(at),
+                       "X-Trilha-Period-From": sql.utc_seconds(period[0]),
+                       "X-Trilha-Period-Until": sql.utc_seconds(period[1]),
                        "X-Trilha-Rows": str(rows)}
             outcome = await delivery.to_webhook(settings, dest, schedule.secret, spool, name, headers)
             target = f"{dest.describe()} {outcome}"
@@ -65,6 +66,3 @@ async def _count(ch: AsyncClient, schedule: Schedule, flt: ReportFilter) -> int:
 def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -20,7 +20,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from query.auth import principal
 from query.errors import NotFound, json_response
 from query.parsing import integer, reject_unknown
-from query.reports import delivery, schedules
+from query.reports import delivery, schedules, sql
 from query.reports.filters import single_values
 from services.settings import Settings
 
@@ -94,7 +94,7 @@ def run_json(settings: Settings, company_id: str, schedule: schedules.Schedule, 
                        "until": run.period_until.astimezone(tz).isoformat()},
             "status": run.status, "attempts": run.attempts, "rows": run.rows, "bytes": run.size,
             "destination": _where(settings, company_id, run) or None, "error": run.error or None,
-            "recorded_at": run.recorded_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "recorded_at": sql.utc_seconds(run.recorded_at),
             "download": (f"/reports/schedules/{schedule.schedule_id}/runs/{run.run_id}/file" if file else None)}
 
 

@@ -28,7 +28,7 @@ from query.reports.csv_export import CsvOptions, parse_options
 from query.reports.delivery import Destination
 from query.reports.filters import FILTER_NAMES, ReportFilter, parse_filter
 from query.reports.recurrence import Recurrence
-from query.reports.sql import ch_time
+from query.reports.sql import ch_time, utc_seconds
 
 FORMATS = ("csv",)
 _SPEC_FIELDS = {"name", "filters", "recurrence", "range", "format", "destination", "lang", "csv"}
@@ -65,7 +65,7 @@ class Schedule:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.schedule_id, **self.spec,
-                "created_at": self.created_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+                "created_at": utc_seconds(self.created_at)}
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ def shown(column: str) -> str:
     return _SHOWN.format(column)
 
 
+def utc_seconds(moment: datetime) -> str:
+    """An instant as the report API answers it: RFC 3339 UTC to the second, `...T06:00:00Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def ch_time(moment: datetime) -> str:
     """A UTC instant as ClickHouse parses a DateTime64(3) parameter."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
