@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import msgspec
 import orjson
 
-from services.contract import call_record_decoder, describe
-from services.json_text import message_not_utf8
+from schemas.contract import call_record_decoder, describe
+from schemas.json_text import message_not_utf8
 
 TOO_LARGE = "too_large"
 NOT_JSON = "not_json"

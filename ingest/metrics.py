@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.metrics import Counter, Gauge, Histogram, Registry
+from services.runtime.metrics import Counter, Gauge, Histogram, Registry
 
 _ROW_BUCKETS = (10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
 _BYTE_BUCKETS = (1e4, 1e5, 1e6, 4e6, 16e6, 32e6, 64e6, 128e6)

@@ -23,10 +23,10 @@ from ingest.dlq import DeadLetters
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline, WriteFailed
 from ingest.writer import Writer
-from services import clients, logs
-from services.deps import require_clickhouse, require_kafka
-from services.metrics import serve
-from services.settings import ConfigError, Settings
+from services.runtime import clients, logs
+from services.runtime.deps import require_clickhouse, require_kafka
+from services.runtime.metrics import serve
+from services.runtime.settings import ConfigError, Settings
 
 _PROGRESS_EVERY_S = 10.0
 # Records decoded per poll: ~25 ms of work. The insert streams its body and reads its answer on the

@@ -1,6 +1,6 @@
 """`trilha query`: the query service (Events API, reports, console) as one aiohttp application.
 
-`create_app(settings)` assembles the route tables of each feature module (`query.events_http`,
+`create_app(settings)` assembles the route tables of each feature module (`query.events.http`,
 `query.reports.http`, `query.console`) behind the same middlewares: request metrics, JSON errors
 and token authentication. One ClickHouse client (no session, safe to share between concurrent
 requests) lives in `app["ch"]` for the application's lifetime; `/livez`, `/readyz`, `/healthz`
@@ -24,13 +24,15 @@ from dataclasses import replace
 from aiohttp import ClientSession, ClientTimeout, web
 
 import schemas
-from query import auth, console, errors, events_http, openapi_doc
-from query.fair_use import CompanySlots
+from query import console, errors, openapi_doc
+from query.access import auth
+from query.access.fair_use import CompanySlots
+from query.events import http as events_http
 from query.reports import downloads, egress, runs, schedule_edit
 from query.reports import http as reports_http
-from services import clients, deps, logs, metrics
-from services.netcheck import ensure_port_free
-from services.settings import ConfigError, Settings
+from services.runtime import clients, deps, logs, metrics
+from services.runtime.netcheck import ensure_port_free
+from services.runtime.settings import ConfigError, Settings
 
 warnings.filterwarnings("ignore", category=web.NotAppKeyWarning)  # the documented keys are plain strings
 

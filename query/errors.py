@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from services import logs
+from services.runtime import logs
 
 log = logs.get("query.errors")
 

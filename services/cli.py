@@ -11,19 +11,19 @@ import importlib
 import sys
 from types import ModuleType
 
-from services.settings import ConfigError, Settings
+from services.runtime.settings import ConfigError, Settings
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("services.supervisor", "start the whole stack on this machine (broker, ClickHouse, ingest, query)"),
-    "broker": ("services.embedded.broker_command", "run the embedded Kafka-protocol broker (Tansu)"),
-    "clickhouse": ("services.embedded.clickhouse_command", "run ClickHouse's own server from the chdb-core wheel"),
-    "migrate": ("services.migrate_command", "apply ClickHouse migrations and create the Kafka topics"),
+    "up": ("services.stack.supervisor", "start the whole stack on this machine (broker, ClickHouse, ingest, query)"),
+    "broker": ("services.stack.broker_command", "run the embedded Kafka-protocol broker (Tansu)"),
+    "clickhouse": ("services.stack.clickhouse_command", "run ClickHouse's own server from the chdb-core wheel"),
+    "migrate": ("schemas.migrate_command", "apply ClickHouse migrations and create the Kafka topics"),
     "ingest": ("ingest.worker", "consume call records from Kafka and write them into ClickHouse"),
     "query": ("query.app", "serve the Events API, reports and console over HTTP"),
-    "scheduler": ("query.scheduler", "run scheduled reports when they are due"),
-    "tokens": ("query.tokens", "create, list and revoke API tokens"),
+    "scheduler": ("query.reports.scheduler", "run scheduled reports when they are due"),
+    "tokens": ("query.access.tokens", "create, list and revoke API tokens"),
     "gateway": ("services.gateway.proxy", "recording reverse proxy in front of an upstream API"),
-    "loadgen": ("services.loadgen", "publish realistic call records at a steady rate"),
+    "loadgen": ("services.stack.loadgen", "publish realistic call records at a steady rate"),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients
+from services.runtime import clients
 from tests.stack import Stack, running_stack
 
 

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from services.migrate_command import prepare
-from services.netcheck import wait_for_port
-from services.settings import Settings
+from schemas.migrate_command import prepare
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
 from tests.native import native_hello
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,7 +28,7 @@ import aiohttp
 
 from query.errors import BadRequest, shown
 from query.reports import egress, egress_guard, signing
-from services.settings import Settings
+from services.runtime.settings import Settings
 
 _FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 _SAFE_COMPANY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

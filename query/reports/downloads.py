@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from query.auth import principal
+from query.access.auth import principal
 from query.errors import NotFound
 from query.parsing import reject_unknown
 from query.reports import runs

@@ -31,7 +31,7 @@ from functools import lru_cache
 from yarl import URL
 
 from query.errors import BadRequest
-from services.settings import ConfigError, Settings
+from services.runtime.settings import ConfigError, Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

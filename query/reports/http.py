@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from query.auth import principal
+from query.access.auth import principal
 from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
 from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats

@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import cursor
+from query.calls import cursor
 from query.reports import newest, sql
 from query.reports.filters import ReportFilter
 

@@ -17,7 +17,7 @@ from query.reports.fields import word
 from query.reports.filters import ReportFilter, View
 from query.reports.runs import period_label
 from query.reports.schedules import Schedule
-from services.settings import Settings
+from services.runtime.settings import Settings
 
 
 async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: datetime,

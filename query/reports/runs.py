@@ -17,12 +17,12 @@ from typing import Any
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query.auth import principal
+from query.access.auth import principal
 from query.errors import NotFound, json_response
 from query.parsing import integer, reject_unknown
 from query.reports import delivery, schedules, sql
 from query.reports.filters import single_values
-from services.settings import Settings
+from services.runtime.settings import Settings
 
 SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
 RUN_ID = re.compile(r"^[0-9]{1,15}$")  # the scheduled instant in Unix milliseconds

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from query.auth import principal
+from query.access.auth import principal
 from query.errors import NotFound, json_response
 from query.parsing import json_object, reject_unknown
 from query.reports import egress, egress_guard, schedules

@@ -11,7 +11,7 @@ CREATE FUNCTION IF NOT EXISTS trilha_q_value AS (v) ->
 CREATE FUNCTION IF NOT EXISTS trilha_q_pairs AS (q) ->
     extractAllGroupsVertical(q, '([A-Za-z0-9_.-]+)\\{([^{}]*)\\}');
 
--- 0001's definition with the value normalised: the search (query/events_sql.py) uses it at once.
+-- 0001's definition with the value normalised: the search (query/events/sql.py) uses it at once.
 CREATE OR REPLACE FUNCTION trilha_q_terms AS (q) ->
     arrayMap(m -> concat('q:', lower(m[1]), '{', trilha_q_value(trimBoth(m[2])), '}'), trilha_q_pairs(q));
 

@@ -29,8 +29,6 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from services import logs
-from services.emitter import Emitter
 from services.gateway.capture import (
     Captured,
     Network,
@@ -41,8 +39,10 @@ from services.gateway.capture import (
     parse_ip,
     parse_networks,
 )
-from services.metrics import Counter, Registry
-from services.settings import ConfigError, Settings
+from services.gateway.emitter import Emitter
+from services.runtime import logs
+from services.runtime.metrics import Counter, Registry
+from services.runtime.settings import ConfigError, Settings
 
 log = logs.get("trilha.gateway")
 

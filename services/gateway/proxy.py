@@ -23,11 +23,9 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from services import logs
-from services.deps import require_kafka
-from services.emitter import Emitter
-from services.emitter.spill import SpillBusy
 from services.gateway.capture import Captured
+from services.gateway.emitter import Emitter
+from services.gateway.emitter.spill import SpillBusy
 from services.gateway.middleware import (
     ERROR_MESSAGE,
     REQUEST_BODY,
@@ -36,10 +34,12 @@ from services.gateway.middleware import (
     RecorderConfig,
     first_path_segment,
 )
-from services.metrics import Registry
-from services.metrics import serve as serve_metrics
-from services.netcheck import parse_hostport
-from services.settings import ConfigError, Settings
+from services.runtime import logs
+from services.runtime.deps import require_kafka
+from services.runtime.metrics import Registry
+from services.runtime.metrics import serve as serve_metrics
+from services.runtime.netcheck import parse_hostport
+from services.runtime.settings import ConfigError, Settings
 
 log = logs.get("trilha.gateway")
 

@@ -42,11 +42,11 @@ import orjson
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import tokens
+from query.access import tokens
 from query.reports import schedules
-from services import clients
-from services.netcheck import wait_for_port
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
 from tests.bench import dataset
 from tests.bench.harness import in_own_stack
 from tests.query import report_support as rs

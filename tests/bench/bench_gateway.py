@@ -32,11 +32,11 @@ import aiohttp
 import psutil
 from aiohttp import web
 
-from services import clients
-from services.emitter import Emitter
-from services.netcheck import wait_for_port
-from services.records import RecordFactory
-from services.settings import Settings
+from services.gateway.emitter import Emitter
+from services.runtime import clients
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory
 from tests.stack import Stack, free_port
 
 PAYLOAD = {"Datasets": "basic_data", "q": "doc{52998224725}", "Limit": 1}

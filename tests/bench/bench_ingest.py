@@ -42,8 +42,8 @@ import psutil
 from ingest.decode import Decoder
 from ingest.worker import consumer_options
 from ingest.writer import contract_columns, insert_settings
-from services import clients
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.settings import Settings
 from tests.bench.harness import in_own_stack
 from tests.ingest.support import produce, record_values
 from tests.stack import Stack

@@ -27,9 +27,9 @@ from typing import Any
 import psutil
 from aiohttp import ClientSession, ClientTimeout
 
-from query import tokens
-from services import clients
-from services.netcheck import wait_for_port
+from query.access import tokens
+from services.runtime import clients
+from services.runtime.netcheck import wait_for_port
 from tests.bench import dataset
 from tests.bench.harness import in_own_stack
 from tests.stack import Stack, free_port

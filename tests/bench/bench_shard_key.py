@@ -17,8 +17,8 @@ import statistics
 import time
 from typing import Any
 
-from query import events_sql
-from services import clients
+from query.events import sql as events_sql
+from services.runtime import clients
 from tests.bench import dataset
 from tests.bench.harness import in_own_stack
 from tests.stack import Stack, shards_under_test

@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from services import clients
-from services.records import RecordFactory, cpf
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory, cpf
 
 HOT_DOCS = ("52998224725", "11144477735")
 HOT_SHARE = 0.15

@@ -19,10 +19,10 @@ from ingest.batcher import Batcher
 from ingest.decode import Decoder
 from ingest.metrics import IngestMetrics
 from ingest.writer import Writer, batch_token, insert_settings
-from query import events_sql
-from services import clients, logs
-from services.migrate_command import prepare
-from services.netcheck import wait_for_port
+from query.events import sql as events_sql
+from schemas.migrate_command import prepare
+from services.runtime import clients, logs
+from services.runtime.netcheck import wait_for_port
 from tests.ingest.messages import message
 from tests.ingest.support import counts, produce, record_values, stored_ids, wait_distinct
 from tests.query.support import bearer, create_token, query_service

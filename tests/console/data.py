@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import support
 from tests.stack import Stack
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services import clients
-from services.records import RecordFactory
+from services.runtime import clients
+from services.stack.records import RecordFactory
 
 
 def _docker_available() -> bool:

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from ingest.writer import insert_settings, is_data_error
-from services.netcheck import wait_for_port
+from services.runtime.netcheck import wait_for_port
 from tests.native import native_hello
 from tests.stack import ROOT, Stack, free_port
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from schemas import call_record_schema
-from services.contract import call_record_decoder, call_record_validator, compile_struct
-from services.migrations import Layout, for_layout, shard_keys, statements
-from services.records import RecordFactory
+from schemas.contract import call_record_decoder, call_record_validator, compile_struct
+from schemas.migrations import Layout, for_layout, shard_keys, statements
+from services.stack.records import RecordFactory
 
 validate = call_record_validator()
 parse, check_formats = call_record_decoder()

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from ingest.decode import Decoder, Rejection
-from services.contract import call_record_validator
-from services.records import RecordFactory
+from schemas.contract import call_record_validator
+from services.stack.records import RecordFactory
 
 validate = call_record_validator()
 RECORD = RecordFactory(seed=4).record()

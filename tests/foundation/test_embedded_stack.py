@@ -7,8 +7,8 @@ import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from services import clients
-from services.records import RecordFactory
+from services.runtime import clients
+from services.stack.records import RecordFactory
 from tests.stack import Stack
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.settings import Settings
+from services.runtime.settings import Settings
 from tests.gateway.helpers import ingested
 from tests.stack import Stack
 

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients
-from services.netcheck import wait_for_port
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
 from tests.stack import Stack, free_port
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 
-from services.contract import call_record_validator
+from schemas.contract import call_record_validator
 from services.gateway.capture import (
     REDACTED,
     Captured,
@@ -15,7 +15,7 @@ from services.gateway.capture import (
     fit_to_contract,
     parse_networks,
 )
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 
 TRUSTED = parse_networks("10.0.0.0/8, 127.0.0.1, fd00::/8")
 REDACT = Redactor(["authorization", "password", "senha", "token", "secret", "apikey", "cookie"])

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients
-from services.emitter import Emitter
-from services.emitter.spill import SpillFile
-from services.records import RecordFactory
-from services.settings import Settings
+from services.gateway.emitter import Emitter
+from services.gateway.emitter.spill import SpillFile
+from services.runtime import clients
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory
 from tests.gateway.helpers import (
     OwnBroker,
     assert_stored_as_sent,

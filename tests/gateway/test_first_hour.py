@@ -25,10 +25,11 @@ import orjson
 import pytest
 from aiohttp import ClientSession, web
 
-from services import clients, welcome
-from services.embedded.clickhouse_auth import SECRET_FILE
-from services.netcheck import wait_for_port
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
+from services.stack import welcome
+from services.stack.clickhouse_auth import SECRET_FILE
 from tests.gateway.helpers import ingested
 from tests.query.support import QueryService, bearer, create_token, query_service
 from tests.stack import ROOT, Stack, free_port

@@ -9,9 +9,9 @@ import time
 
 import orjson
 
-from services import clients
-from services.contract import call_record_validator
-from services.settings import Settings
+from schemas.contract import call_record_validator
+from services.runtime import clients
+from services.runtime.settings import Settings
 from tests.stack import Stack
 
 

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.emitter import Emitter
 from services.gateway.capture import REDACTED, parse_networks
+from services.gateway.emitter import Emitter
 from services.gateway.middleware import Recorder, RecorderConfig
-from services.settings import Settings
+from services.runtime.settings import Settings
 from tests.gateway.helpers import stored_calls
 from tests.stack import Stack, free_port
 

@@ -18,8 +18,8 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from multidict import CIMultiDictProxy
 
 from services.gateway.capture import REDACTED
-from services.netcheck import wait_for_port
-from services.settings import Settings
+from services.runtime.netcheck import wait_for_port
+from services.runtime.settings import Settings
 from tests.gateway.helpers import stored_calls
 from tests.stack import Stack, free_port
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ingest.decode import CONTRACT, NOT_JSON, REJECTED_BY_CLICKHOUSE, TOO_LARGE
 from schemas import call_record_schema
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 
 RECORD = RecordFactory(seed=3).record()
 REASONS = {CONTRACT, NOT_JSON, REJECTED_BY_CLICKHOUSE, TOO_LARGE}

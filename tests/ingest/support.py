@@ -15,9 +15,9 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients
-from services.records import RecordFactory
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory
 
 
 def record_values(count: int, company: str, seed: int = 1, result_bytes: tuple[int, int] = (200, 800),

@@ -6,7 +6,7 @@ from aiokafka import TopicPartition
 
 from ingest.batcher import Batcher
 from ingest.decode import CONTRACT, NOT_JSON, Decoder
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.ingest.messages import message
 
 TP = TopicPartition("t", 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from ingest.decode import CONTRACT, NOT_JSON, TOO_LARGE, Decoder, Rejection
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 
 RECORD = RecordFactory(seed=3).record()
 

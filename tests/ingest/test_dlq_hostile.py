@@ -14,7 +14,7 @@ from ingest.batcher import Rejected
 from ingest.decode import CONTRACT, Rejection
 from ingest.dlq import DeadLetters
 from ingest.metrics import IngestMetrics
-from services import clients, logs
+from services.runtime import clients, logs
 from tests.ingest.support import header, read_topic
 from tests.stack import Stack
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from ingest import dlq
 from ingest.decode import Decoder
-from services import clients
-from services.settings import Settings
+from services.runtime import clients
+from services.runtime.settings import Settings
 from tests.ingest.hostile import REASONS, RECORD, hostile_records
 from tests.ingest.support import header, produce, record_values
 from tests.stack import Stack

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import psutil
 
-from services.migrate_command import prepare
-from services.netcheck import wait_for_port
+from schemas.migrate_command import prepare
+from services.runtime.netcheck import wait_for_port
 from tests.ingest.support import counts, produce, record_values, stored_ids, wait_distinct
 from tests.stack import Stack, free_port
 
@@ -51,7 +51,7 @@ async def test_a_worker_killed_repeatedly_still_leaves_every_record_once(stack: 
 
 
 async def test_clickhouse_down_for_20_seconds_loses_nothing_and_memory_stays_bounded(stack: Stack) -> None:
-    from services import clients
+    from services.runtime import clients
 
     company, total = "ingest-outage", 100_000
     port = free_port()

@@ -10,8 +10,8 @@ from dataclasses import replace
 import orjson
 
 from ingest import dlq
-from services import clients
-from services.records import RecordFactory
+from services.runtime import clients
+from services.stack.records import RecordFactory
 from tests.ingest.support import counts, header, produce, read_topic, record_values, stored_ids, wait_distinct
 from tests.stack import Stack
 

@@ -15,7 +15,7 @@ import orjson
 from ingest.batcher import Batch
 from ingest.metrics import IngestMetrics
 from ingest.writer import Writer
-from services import logs
+from services.runtime import logs
 from tests.ingest.messages import message
 from tests.ingest.support import record_values
 from tests.query.support import unique_company

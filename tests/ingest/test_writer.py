@@ -14,7 +14,7 @@ from ingest.batcher import Batcher
 from ingest.decode import REJECTED_BY_CLICKHOUSE, Decoder
 from ingest.metrics import IngestMetrics
 from ingest.writer import Writer
-from services import clients, logs
+from services.runtime import clients, logs
 from tests.ingest.messages import message
 from tests.ingest.support import counts, produce, record_values, wait_distinct
 from tests.stack import Stack

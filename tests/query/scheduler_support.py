@@ -10,10 +10,10 @@ from unittest import mock
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import scheduler as scheduler_module
+from query.reports import scheduler as scheduler_module
 from query.reports import schedules
-from query.scheduler import Scheduler
-from services.settings import Settings
+from query.reports.scheduler import Scheduler
+from services.runtime.settings import Settings
 
 
 async def run_due(settings: Settings, ch: AsyncClient, now: datetime, company_id: str) -> list[str]:

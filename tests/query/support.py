@@ -19,7 +19,7 @@ import orjson
 from aiohttp import ClientSession, ClientTimeout
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.netcheck import wait_for_port
+from services.runtime.netcheck import wait_for_port
 from tests.stack import ROOT, Stack, free_port
 
 Record = dict[str, Any]

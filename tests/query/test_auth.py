@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from query.auth import CACHE_SECONDS
-from services.records import RecordFactory
+from query.access.auth import CACHE_SECONDS
+from services.stack.records import RecordFactory
 from tests.query.support import (
     QueryService,
     bearer,

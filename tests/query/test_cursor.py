@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from query import cursor
+from query.calls import cursor
 from query.errors import BadRequest
 
 SECRET = "unit-test-secret"

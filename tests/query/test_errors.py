@@ -14,7 +14,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from query import auth
+from query.access import auth
 from query.app import create_app
 from tests.stack import ROOT, Stack
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from services.records import RecordFactory, cpf
+from services.stack.records import RecordFactory, cpf
 from tests.ingest.support import produce
 from tests.query.support import bearer, create_token, query_service, unique_company
 from tests.stack import Stack

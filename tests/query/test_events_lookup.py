@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from schemas import call_record_schema
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from query import dotnet_dates, events_params
 from query.errors import BadRequest
+from query.events import dotnet_dates
+from query.events import params as events_params
 from tests.query.support import QueryService, bearer, create_token, query_service, unique_company
 from tests.stack import Stack
 

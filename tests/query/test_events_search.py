@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.records import RecordFactory, cpf
+from services.stack.records import RecordFactory, cpf
 from tests.query.support import (
     QueryService,
     bearer,

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 import schemas
 from query.app import create_app
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from query.events_params import ALLOWED
+from query.events.params import ALLOWED
 from query.reports.http import CSV_PARAMS, PAGE_PARAMS, STATS_PARAMS
 from tests.query.support import QueryService, bearer, create_token, query_service, unique_company
 from tests.stack import Stack

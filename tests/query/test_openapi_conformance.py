@@ -22,7 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from services.netcheck import wait_for_port
+from services.runtime.netcheck import wait_for_port
 from tests.query.support import bearer, create_token, unique_company
 from tests.stack import Stack, free_port
 

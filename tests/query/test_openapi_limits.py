@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-from query import events_params
-from query.cursor import _MAX_LENGTH as CURSOR_MAX  # noqa: PLC2701
+from query.calls.cursor import _MAX_LENGTH as CURSOR_MAX  # noqa: PLC2701
+from query.events import params as events_params
 from query.openapi_doc import served
 from query.reports import filters, http, page, runs
 

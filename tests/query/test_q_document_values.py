@@ -13,10 +13,10 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from schemas import clickhouse_migrations
-from services import clients, cluster
-from services.migrations import for_layout, statements
-from services.records import RecordFactory
+from schemas import clickhouse_migrations, cluster
+from schemas.migrations import for_layout, statements
+from services.runtime import clients
+from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 

@@ -16,7 +16,7 @@ import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.stack import Stack
 

@@ -13,7 +13,7 @@ import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.reports.print_view import PRINT_LIMIT
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.stack import Stack
 

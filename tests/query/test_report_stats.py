@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.stack import Stack
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from query.reports import recurrence
 from query.reports.runs import period_label
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.query.scheduler_support import run_due
 from tests.stack import Stack

@@ -21,11 +21,11 @@ import pytest
 from aiohttp import ClientSession, web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import tokens
+from query.access import tokens
 from query.reports import egress, schedules
 from query.reports.delivery import REFUSED
-from query.scheduler import DELETED, REVOKED
-from services.settings import Settings
+from query.reports.scheduler import DELETED, REVOKED
+from services.runtime.settings import Settings
 from tests.query import report_support as rs
 from tests.query import support
 from tests.query.test_schedules import LOCAL, Api, _created, _post, _runs, _scheduler, _slot, local

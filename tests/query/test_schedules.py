@@ -23,8 +23,8 @@ import pytest
 from aiohttp import ClientSession, web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.records import RecordFactory
-from services.settings import Settings
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.stack import Stack
 

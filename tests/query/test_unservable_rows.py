@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from ingest.writer import contract_columns, insert_settings
-from services.records import RecordFactory
+from services.stack.records import RecordFactory
 from tests.query import report_support as rs
 from tests.query.support import QueryService, bearer, create_token, query_service, unique_company
 from tests.stack import Stack

@@ -19,7 +19,7 @@ from yarl import URL
 from query.errors import BadRequest
 from query.reports import egress, egress_guard, signing
 from query.reports.egress import Policy, check_url, non_public
-from services.settings import ConfigError
+from services.runtime.settings import ConfigError
 from tests.query import report_support as rs
 
 OPEN = Policy()

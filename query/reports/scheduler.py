@@ -35,13 +35,13 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import tokens
+from query.access import tokens
 from query.reports import delivery, egress, recurrence, run_output, schedules
 from query.reports.schedules import RunState, Schedule
-from services import clients, deps, logs, metrics
-from services.settings import ConfigError, Settings
+from services.runtime import clients, deps, logs, metrics
+from services.runtime.settings import ConfigError, Settings
 
-log = logs.get("query.scheduler")
+log = logs.get("query.reports.scheduler")
 MAX_BACKOFF_S = 3600.0
 DELETED = "abandoned: the schedule was deleted"
 STOPPED = "stopped"  # a run's outcome when its schedule was deleted or its token revoked (recorded as abandoned)

@@ -15,8 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.embedded.clickhouse_auth import login
-from services.settings import Settings
+from services.runtime.settings import Settings
+from services.stack.clickhouse_auth import login
 
 # Make a sharded cluster answer exactly as one node does (and change nothing on one node):
 # - inserts through a Distributed table are written to every shard before they are acknowledged,

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from services import clients, logs
-from services.deps import require_kafka
-from services.emitter import Emitter
-from services.records import RecordFactory
-from services.settings import ConfigError, Settings
+from services.gateway.emitter import Emitter
+from services.runtime import clients, logs
+from services.runtime.deps import require_kafka
+from services.runtime.settings import ConfigError, Settings
+from services.stack.records import RecordFactory
 
 log = logs.get("trilha.loadgen")
 _TICK_S = 0.01

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from query import tokens
+from query.access import tokens
+from query.access.fair_use import Buckets
+from query.access.known_tokens import KnownTokenIds
 from query.errors import TooManyRequests, Unauthorized
-from query.fair_use import Buckets
-from query.known_tokens import KnownTokenIds
-from services.settings import Settings
+from services.runtime.settings import Settings
 
 CACHE_SECONDS = 5.0
 GOOD_SECONDS = 3600.0  # a token valid this recently is not a guess: the address budget does not apply

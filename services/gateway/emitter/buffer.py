@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from services.emitter.spill import Entry
+from services.gateway.emitter.spill import Entry
 
 
 class MemoryBuffer:

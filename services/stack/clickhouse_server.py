@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from services.embedded.clickhouse_auth import OnceAuthenticator, users_xml
+from services.stack.clickhouse_auth import OnceAuthenticator, users_xml
 
 # The blocking query: one row per second, filtered out, so it costs nothing and returns nothing.
 _MARKER = "trilha_server_keepalive"

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from schemas import call_record_schema
-from services.json_text import text_problem
+from schemas.json_text import text_problem
 
 REPLACEMENT = "\ufffd"
 REPAIRED = "\x00repaired"  # key set on a row whose line needed U+FFFD (no column can be named so)

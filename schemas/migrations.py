@@ -25,7 +25,7 @@ from functools import cache
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from schemas import clickhouse_migrations
-from services.settings import ConfigError
+from services.runtime.settings import ConfigError
 
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS trilha_migrations

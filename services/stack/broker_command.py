@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from services.embedded import broker
-from services.settings import Settings
+from services.runtime.settings import Settings
+from services.stack import broker
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,7 +18,7 @@ import time
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import tokens
+from query.access import tokens
 
 _OVERLAP_MS = 60_000  # re-read this much before the newest creation seen: inserts may show up late
 

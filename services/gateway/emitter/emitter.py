@@ -39,12 +39,12 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
-from services import clients, logs
-from services.contract import call_record_validator
-from services.emitter.buffer import MemoryBuffer
-from services.emitter.spill import Entry, SpillFile, frame_size, open_slot
-from services.metrics import Registry
-from services.settings import Settings
+from schemas.contract import call_record_validator
+from services.gateway.emitter.buffer import MemoryBuffer
+from services.gateway.emitter.spill import Entry, SpillFile, frame_size, open_slot
+from services.runtime import clients, logs
+from services.runtime.metrics import Registry
+from services.runtime.settings import Settings
 
 log = logs.get("trilha.emitter")
 
@@ -486,7 +486,7 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
 
 
 class _StatsMetric:
-    """Duck-types a `services.metrics` metric: the registry calls `render()`."""
+    """Duck-types a `services.runtime.metrics` metric: the registry calls `render()`."""
 
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter

@@ -27,8 +27,8 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from query import events_sql
-from query.served import REPAIRED, loads, payload, row_from_json
+from query.calls.served import REPAIRED, loads, payload, row_from_json
+from query.events import sql as events_sql
 from schemas import call_record_schema
 
 FIRST_CANDIDATES = 256

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services import clients, cluster, migrations
-from services.deps import require_clickhouse, require_kafka
-from services.settings import Settings
+from schemas import cluster, migrations
+from services.runtime import clients
+from services.runtime.deps import require_clickhouse, require_kafka
+from services.runtime.settings import Settings
 
 
 async def prepare(settings: Settings) -> list[str]:

@@ -1,5 +1,5 @@
 """Gateway-side call-record emitter: `Emitter(settings).start()`, then `await emitter.emit(record)`."""
 
-from services.emitter.emitter import Emitter, EmitterStats
+from services.gateway.emitter.emitter import Emitter, EmitterStats
 
 __all__ = ["Emitter", "EmitterStats"]

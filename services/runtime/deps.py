@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.netcheck import parse_hostport, reachable, url_hostport
-from services.settings import ConfigError, Settings
+from services.runtime.netcheck import parse_hostport, reachable, url_hostport
+from services.runtime.settings import ConfigError, Settings
 
 
 async def require_kafka(settings: Settings, timeout: float = 15.0) -> None:

@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 
-from services.netcheck import ensure_port_free, parse_hostport
-from services.procs import die_with_parent
+from services.runtime.netcheck import ensure_port_free, parse_hostport
+from services.runtime.procs import die_with_parent
 
 
 def command(bootstrap: str) -> list[str]:

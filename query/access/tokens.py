@@ -20,8 +20,8 @@ from datetime import datetime
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services import clients, deps
-from services.settings import ConfigError, Settings
+from services.runtime import clients, deps
+from services.runtime.settings import ConfigError, Settings
 
 PREFIX = "trl_"
 _TOKEN = re.compile(r"^trl_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.embedded.clickhouse_server import Endpoint
-from services.migrations import Layout
-from services.netcheck import url_hostport
-from services.settings import ConfigError, Settings
+from schemas.migrations import Layout
+from services.runtime.netcheck import url_hostport
+from services.runtime.settings import ConfigError, Settings
+from services.stack.clickhouse_server import Endpoint
 
 # The `<remote_servers>` name of the embedded shards (a real cluster brings its own name).
 EMBEDDED_CLUSTER = "trilha_shards"

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from query import dotnet_dates, parsing
+from query import parsing
 from query.errors import BadRequest
+from query.events import dotnet_dates
 from schemas import call_record_schema
 
 ALLOWED = ("QueryId", "q", "Tags", "QueryDate", "DateFormat", "PageSize", "Cursor")

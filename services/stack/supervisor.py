@@ -19,14 +19,14 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from services import cluster
-from services.clients import ensure_topics
-from services.embedded.clickhouse_auth import EMBEDDED_USER, SECRET_FILE
-from services.migrate_command import prepare
-from services.netcheck import ensure_port_free, parse_hostport, wait_for_port
-from services.procs import die_with_parent
-from services.settings import ConfigError, Settings
-from services.welcome import announce as welcome
+from schemas import cluster
+from schemas.migrate_command import prepare
+from services.runtime.clients import ensure_topics
+from services.runtime.netcheck import ensure_port_free, parse_hostport, wait_for_port
+from services.runtime.procs import die_with_parent
+from services.runtime.settings import ConfigError, Settings
+from services.stack.clickhouse_auth import EMBEDDED_USER, SECRET_FILE
+from services.stack.welcome import announce as welcome
 
 _STOP_GRACE_S = 20.0
 
@@ -260,6 +260,6 @@ def _announce(s: Settings, args: argparse.Namespace) -> None:
         workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
         span = f"{workers[0]}-{workers[-1]}" if len(workers) > 1 else workers[0]
         print(f"metrics     ingest on port {span}, scheduler on {scheduler} (/metrics)")
-    welcome(s, args.demo)  # console URL, demo companies, a ready token (services/welcome.py)
+    welcome(s, args.demo)  # console URL, demo companies, a ready token (services/stack/welcome.py)
     demo = f", demo traffic at {args.demo_rate} records/s" if args.demo else ""
     print(f"trilha is ready{demo}. Ctrl-C stops everything.", flush=True)

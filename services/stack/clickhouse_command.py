@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services import cluster
-from services.embedded.clickhouse_auth import check_credentials
-from services.embedded.clickhouse_server import ServerSpec, serve
-from services.netcheck import ensure_port_free
-from services.settings import ConfigError, Settings
+from schemas import cluster
+from services.runtime.netcheck import ensure_port_free
+from services.runtime.settings import ConfigError, Settings
+from services.stack.clickhouse_auth import check_credentials
+from services.stack.clickhouse_server import ServerSpec, serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

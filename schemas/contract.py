@@ -10,7 +10,7 @@ for, an IP address, is checked after, against a memo of addresses already seen. 
 a date-time is located as `Raw` and parsed by the check (the same parser), so ingest can see how
 it was written (ClickHouse refuses a lowercase `t`/`z` that RFC 3339 allows). `x-maxDepth` (the
 nesting bound of an untyped property) and the rule that every string is valid Unicode are checked
-on the property's JSON text (`services.json_text`), also without building it.
+on the property's JSON text (`schemas.json_text`), also without building it.
 
 The types are derived from the schema file, so the two cannot drift apart; a keyword outside the
 supported subset is a compile-time error, and the tests check the result against a reference
@@ -28,8 +28,8 @@ import msgspec
 import orjson
 
 from schemas import call_record_schema
-from services.json_text import KEEP_OPENERS as _KEEP_OPENERS
-from services.json_text import message_not_utf8, text_problem
+from schemas.json_text import KEEP_OPENERS as _KEEP_OPENERS
+from schemas.json_text import message_not_utf8, text_problem
 
 Validator = Callable[[Any], str | None]
 FormatCheck = Callable[..., str | None]

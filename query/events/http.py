@@ -13,10 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from query import auth, cursor, events_params, events_store, parsing
+from query import parsing
+from query.access import auth
+from query.access.fair_use import Budgeted
+from query.calls import cursor
 from query.errors import BadRequest, NotFound, error_shape, json_response
-from query.events_params import EventsRequest
-from query.fair_use import Budgeted
+from query.events import params as events_params
+from query.events import store as events_store
+from query.events.params import EventsRequest
 
 CURSOR_KIND = "events"
 

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from services.settings import ConfigError, Settings
+from services.runtime.settings import ConfigError, Settings
 
 AUTH_SERVER = "trilha_startup_once"
 EMBEDDED_USER = "trilha"  # what `trilha up` uses unless TRILHA_CLICKHOUSE_USER names another user

@@ -7,7 +7,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from services.settings import ConfigError
+from services.runtime.settings import ConfigError
 
 
 def parse_hostport(value: str, default_port: int) -> tuple[str, int]:

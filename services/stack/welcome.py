@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
-from query import tokens
-from services import clients
-from services.records import RecordFactory
-from services.settings import Settings
+from query.access import tokens
+from services.runtime import clients
+from services.runtime.settings import Settings
+from services.stack.records import RecordFactory
 
 DEMO_COMPANIES = 3  # `trilha loadgen --companies` default, which `trilha up --demo` uses
 
