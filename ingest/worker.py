@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import time
 from dataclasses import replace
 from typing import Any
@@ -24,8 +23,8 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline, WriteFailed
 from ingest.writer import Writer
 from services.runtime import clients, logs
-from services.runtime.deps import require_clickhouse, require_kafka
-from services.runtime.metrics import serve
+from services.runtime.netcheck import require_clickhouse, require_kafka
+from services.runtime.running import until_signalled
 from services.runtime.settings import ConfigError, Settings
 
 _PROGRESS_EVERY_S = 10.0
@@ -101,11 +100,12 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
     pipeline = Pipeline(consumer, batcher, writer, DeadLetters(producer, settings.kafka_dlq_topic, metrics, log),
                         metrics, log, max_poll_records=_POLL_RECORDS,
                         revoke_timeout_s=settings.shutdown_timeout_s)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    metrics_runner = await _metrics_server(settings, metrics, log)
+    async with until_signalled(settings, metrics.registry, log) as stop:
+        return await _consume(settings, pipeline, consumer, producer, stop, metrics, log)
+
+
+async def _consume(settings: Settings, pipeline: Pipeline, consumer: Any, producer: Any, stop: asyncio.Event,
+                   metrics: IngestMetrics, log: Any) -> int:
     await producer.start()
     await consumer.start()
     consumer.subscribe([settings.kafka_topic], listener=_Listener(pipeline, log))
@@ -122,8 +122,6 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
     finally:
         code = await _shutdown(settings, pipeline, consumer, producer, log, code)
         progress.cancel()
-        if metrics_runner is not None:
-            await metrics_runner.cleanup()
     return code
 
 
@@ -142,16 +140,6 @@ async def _shutdown(settings: Settings, pipeline: Pipeline, consumer: Any, produ
         await asyncio.wait_for(producer.stop(), 5)
     log.info("ingest stopped", flushed=flushed, seconds=round(time.monotonic() - started, 2))
     return code
-
-
-async def _metrics_server(settings: Settings, metrics: IngestMetrics, log: Any) -> Any:
-    if not settings.metrics_port:
-        return None
-    try:
-        return await serve(metrics.registry, settings.metrics_host, settings.metrics_port)
-    except OSError as exc:  # e.g. a second worker on the same machine and port
-        log.warning("metrics server not started", port=settings.metrics_port, error=str(exc))
-        return None
 
 
 async def _report_progress(metrics: IngestMetrics, log: Any) -> None:
