@@ -21,6 +21,7 @@ from query.errors import BadRequest, NotFound, error_shape, json_response
 from query.events import params as events_params
 from query.events import store as events_store
 from query.events.params import EventsRequest
+from query.state import CH, SEARCH_SLOTS, SETTINGS
 
 CURSOR_KIND = "events"
 
@@ -44,7 +45,7 @@ async def events(request: web.Request) -> web.Response:
 
 
 async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
-    record = await events_store.record_by_query_id(request.app["ch"], company, wanted.query_id or "",
+    record = await events_store.record_by_query_id(request.app[CH], company, wanted.query_id or "",
                                                    wanted.around)
     if record is None:
         raise NotFound("no record with this QueryId: check the id (QueryIds are case-sensitive)", "QueryId")
@@ -54,11 +55,11 @@ async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest
 async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
     """A q/Tags page within the company's fair share: a slot of its own (waiting up to
     TRILHA_QUERY_SLOT_WAIT_S, else 429) and a time budget across the search's queries (503 beyond it)."""
-    settings = request.app["settings"]
+    settings = request.app[SETTINGS]
     if wanted.cursor:
         cursor.verify(wanted.cursor, settings.cursor_secret)  # an altered or foreign cursor costs no query
-    async with request.app["search_slots"].hold(company, settings.query_slot_wait_s):
-        return await _page(Budgeted(request.app["ch"], settings.query_search_budget_s), settings.cursor_secret,
+    async with request.app[SEARCH_SLOTS].hold(company, settings.query_slot_wait_s):
+        return await _page(Budgeted(request.app[CH], settings.query_search_budget_s), settings.cursor_secret,
                            company, wanted)
 
 

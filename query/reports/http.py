@@ -24,6 +24,7 @@ from query.parsing import integer, json_object, reject_unknown
 from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES, View, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
+from query.state import CH, EXPORT_SLOTS, SEARCH_SLOTS, SETTINGS
 
 PAGE_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor")
 CSV_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "sep", "bom")
@@ -44,7 +45,7 @@ MAX_CURSOR = 4096
 
 def _slot_wait(request: web.Request) -> float:
     """How long a report query waits for one of its company's slots before it is a 429."""
-    return request.app["settings"].query_slot_wait_s
+    return request.app[SETTINGS].query_slot_wait_s
 
 
 def _cursor(params: dict[str, str]) -> str | None:
@@ -68,10 +69,10 @@ async def api_logs(request: web.Request) -> web.Response:
     flt = parse_filter(params, view.tz)
     size = integer(params, "page_size", 1, page.MAX_PAGE_SIZE, page.DEFAULT_PAGE_SIZE)
     company = principal(request).company_id
-    secret = request.app["settings"].cursor_secret
+    secret = request.app[SETTINGS].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
+        return json_response(await page.fetch(request.app[CH], flt, company, size, after, secret))
 
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
@@ -81,8 +82,8 @@ async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     flt = parse_filter(params, view.tz)
     options = csv_export.parse_options(params)
     company = principal(request).company_id
-    async with request.app["export_slots"].hold(company):  # no waiting: beyond the cap, 429 at once
-        return await _stream_csv(request, csv_export.stream(request.app["ch"], flt, company, view, options),
+    async with request.app[EXPORT_SLOTS].hold(company):  # no waiting: beyond the cap, 429 at once
+        return await _stream_csv(request, csv_export.stream(request.app[CH], flt, company, view, options),
                                  view)
 
 
@@ -108,9 +109,9 @@ async def api_logs_print(request: web.Request) -> web.Response:
     view = parse_view(params)
     flt = parse_filter(params, view.tz)
     company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
         found = await newest.rows(
-            request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
+            request.app[CH], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
             print_view.PRINT_LIMIT + 1)
     html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
@@ -125,8 +126,8 @@ async def api_logs_stats(request: web.Request) -> web.Response:
     flt = parse_filter(params, view.tz)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
     company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await stats.compute(request.app["ch"], flt, company, view, bucket))
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
+        return json_response(await stats.compute(request.app[CH], flt, company, view, bucket))
 
 
 async def create_schedule(request: web.Request) -> web.Response:
@@ -134,12 +135,12 @@ async def create_schedule(request: web.Request) -> web.Response:
     webhook, its signing secret (shown this once). A webhook must pass the egress policy, DNS
     answer included; a company has at most `report_schedules_max` schedules."""
     reject_unknown(single_values(request.query), ())
-    settings = request.app["settings"]
+    settings = request.app[SETTINGS]
     rules = egress.policy(settings)
     spec = schedules.parse_spec(await json_object(request), rules)
     if spec["destination"]["type"] == "webhook":
         await egress_guard.check_destination(spec["destination"]["url"], rules)
-    caller, ch = principal(request), request.app["ch"]
+    caller, ch = principal(request), request.app[CH]
     lock = _CREATING.setdefault(caller.company_id, asyncio.Lock())
     async with lock:  # one creation at a time per company, so the cap cannot be raced past
         if len(await schedules.list_for(ch, caller.company_id)) >= settings.report_schedules_max:
@@ -155,7 +156,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 async def list_schedules(request: web.Request) -> web.Response:
     """GET /reports/schedules: the company's schedules with their next and last runs."""
     reject_unknown(single_values(request.query), ())
-    ch, company = request.app["ch"], principal(request).company_id
+    ch, company = request.app[CH], principal(request).company_id
     found = await schedules.list_for(ch, company)
     last: dict[str, schedules.RunState] = {}
     for state in await schedules.run_states(ch, company):
@@ -168,7 +169,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     """DELETE /reports/schedules/{id}: 204; 404 when the company has no such schedule."""
     schedule_id = request.match_info["schedule_id"]
     if not _SCHEDULE_ID.match(schedule_id) or not await schedules.delete(
-            request.app["ch"], principal(request).company_id, schedule_id):
+            request.app[CH], principal(request).company_id, schedule_id):
         raise NotFound(f"no schedule {shown(schedule_id)} for this token's company", "id")
     return web.Response(status=204)
 

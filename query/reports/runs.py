@@ -22,6 +22,7 @@ from query.errors import NotFound, json_response
 from query.parsing import integer, reject_unknown
 from query.reports import delivery, schedules, sql
 from query.reports.filters import single_values
+from query.state import CH, SETTINGS
 from services.runtime.settings import Settings
 
 SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -113,7 +114,7 @@ async def owned_schedule(request: web.Request) -> schedules.Schedule:
     schedule_id = request.match_info["schedule_id"]
     found = None
     if SCHEDULE_ID.match(schedule_id):
-        found = await schedules.get(request.app["ch"], principal(request).company_id, schedule_id)
+        found = await schedules.get(request.app[CH], principal(request).company_id, schedule_id)
     if found is None:
         raise NotFound(f"no schedule {schedule_id!r} for this token's company", "id")
     return found
@@ -125,8 +126,8 @@ async def list_runs(request: web.Request) -> web.Response:
     reject_unknown(params, ("limit",))
     limit = integer(params, "limit", 1, MAX_RUNS, DEFAULT_RUNS)
     schedule = await owned_schedule(request)
-    company, settings = principal(request).company_id, request.app["settings"]
-    found = await history(request.app["ch"], company, schedule.schedule_id, limit)
+    company, settings = principal(request).company_id, request.app[SETTINGS]
+    found = await history(request.app[CH], company, schedule.schedule_id, limit)
     return json_response({"schedule_id": schedule.schedule_id,
                           "runs": [run_json(settings, company, schedule, run) for run in found]})
 

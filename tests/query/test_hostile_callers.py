@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 import schemas
 from query.app import create_app
+from query.state import CH
 from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
@@ -207,14 +208,14 @@ async def test_health_does_not_queue_behind_heavy_queries(stack: Stack) -> None:
                     await asyncio.sleep(3600)
                 return hang
 
-        real, app._state["ch"] = app["ch"], Stuck()  # noqa: SLF001
+        real, app._state[CH] = app[CH], Stuck()  # noqa: SLF001
         try:
             async with ClientSession() as http:
                 for path in ("/healthz", "/readyz", "/livez"):
                     async with http.get(server.make_url(path)) as answer:
                         assert answer.status == 200, (path, await answer.text())
         finally:
-            app._state["ch"] = real  # noqa: SLF001
+            app._state[CH] = real  # noqa: SLF001
     finally:
         await server.close()
 
