@@ -24,7 +24,8 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from query.errors import BadRequest, shown
 from query.reports import sql
 from query.reports.fields import labels, word
-from query.reports.filters import ReportFilter, View, fold
+from query.reports.filters import ReportFilter, View
+from services.runtime.settings import yes_no
 
 BOM = "\ufeff".encode()
 SEPARATORS = {";": ";", ",": ",", "tab": "\t", "\t": "\t", "|": "|"}
@@ -48,10 +49,10 @@ def parse_options(params: Mapping[str, Any]) -> CsvOptions:
             raise BadRequest(f"sep must be one of ; , | or tab, not {shown(sep_text)}", "sep")
     bom = True
     if bom_text not in (None, ""):
-        folded = fold(str(bom_text)) if not isinstance(bom_text, bool) else ("true" if bom_text else "false")
-        if folded not in {"true", "false", "1", "0", "yes", "no", "sim", "nao"}:
+        answer = bom_text if isinstance(bom_text, bool) else yes_no(str(bom_text))
+        if answer is None:
             raise BadRequest(f"bom must be true or false, not {shown(bom_text)}", "bom")
-        bom = folded in {"true", "1", "yes", "sim"}
+        bom = answer
     return CsvOptions(sep, bom)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from services.runtime.logs import SECRET_WORDS
+
 
 class ConfigError(ValueError):
     """A setting is wrong; the message says which variable and what to put in it."""
@@ -83,7 +85,7 @@ class Settings:
     gateway_company_trusted: str = _setting("", "gateway: CIDRs of direct peers (upstream proxies) whose company "
                                             "header is believed; from anyone else it is ignored")
     gateway_body_max_bytes: int = _setting(64 * 1024, "gateway: request/result bytes kept in a record")
-    gateway_redact: str = _setting("authorization,password,senha,token,secret,apikey,cookie",
+    gateway_redact: str = _setting(",".join(SECRET_WORDS),
                                    "gateway: field names (substrings) whose values are redacted, comma-separated")
     gateway_server_name: str = _setting("", "gateway: server name in records (default: host name)")
     log_level: str = _setting("info", "debug, info, warning or error")
@@ -110,14 +112,24 @@ def env_name(field_name: str) -> str:
     return f"TRILHA_{field_name.upper()}"
 
 
+_YES = frozenset({"1", "true", "yes", "y", "on", "sim", "s"})
+_NO = frozenset({"0", "false", "no", "n", "off", "nao", "não"})
+
+
+def yes_no(word: str) -> bool | None:
+    """The one reading of a yes/no word, for settings and request parameters alike: true/false,
+    1/0, yes/no, on/off and the Portuguese sim/não (any case, with or without the accent); None
+    for anything else, so the caller says what it expected."""
+    lowered = word.strip().lower()
+    return True if lowered in _YES else False if lowered in _NO else None
+
+
 def _parse(var: str, raw: str, kind: type) -> Any:
     if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{var}={raw!r} is not a boolean: use true or false")
+        value = yes_no(raw)
+        if value is None:
+            raise ConfigError(f"{var}={raw!r} is not a boolean: use true or false")
+        return value
     try:
         return kind(raw)
     except ValueError:
