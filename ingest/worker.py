@@ -19,11 +19,14 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from ingest.batcher import Batcher
 from ingest.decode import Decoder
 from ingest.dlq import DeadLetters
+from ingest.dlq_limit import DeadLetterLimit, DeadLetterLimitExceeded
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, WriteFailed
+from ingest.pipeline import Pipeline
+from ingest.write_step import WriteFailed, WriteStep
 from ingest.writer import Writer
 from services.runtime import clients, logs
 from services.runtime.netcheck import require_clickhouse, require_kafka
+from services.runtime.procs import EXIT_DO_NOT_RESTART
 from services.runtime.running import until_signalled
 from services.runtime.settings import ConfigError, Settings
 
@@ -97,8 +100,10 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
                       settings.batch_max_age_s)
     writer = Writer(client, settings.kafka_topic, metrics, log, insert_timeout_s=settings.insert_timeout_s,
                     max_rows=settings.batch_max_rows)
-    pipeline = Pipeline(consumer, batcher, writer, DeadLetters(producer, settings.kafka_dlq_topic, metrics, log),
-                        metrics, log, max_poll_records=_POLL_RECORDS,
+    limit = DeadLetterLimit(settings.ingest_dlq_limit_ratio, settings.ingest_dlq_limit_window)
+    step = WriteStep(consumer, writer, DeadLetters(producer, settings.kafka_dlq_topic, metrics, log), limit, metrics,
+                     log)
+    pipeline = Pipeline(consumer, batcher, step, metrics, log, max_poll_records=_POLL_RECORDS,
                         revoke_timeout_s=settings.shutdown_timeout_s)
     async with until_signalled(settings, metrics.registry, log) as stop:
         return await _consume(settings, pipeline, consumer, producer, stop, metrics, log)
@@ -116,6 +121,9 @@ async def _consume(settings: Settings, pipeline: Pipeline, consumer: Any, produc
     code = 0
     try:
         await pipeline.run(stop)
+    except DeadLetterLimitExceeded as exc:
+        log.error("INGEST STOPPED: dead-letter limit exceeded", reason=str(exc), exit_code=EXIT_DO_NOT_RESTART)
+        code = EXIT_DO_NOT_RESTART
     except WriteFailed as exc:
         log.error("ingest stopping: a batch cannot be written", error=str(exc))
         code = 1

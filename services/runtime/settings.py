@@ -59,6 +59,9 @@ class Settings:
     batch_max_age_s: float = _setting(1.0, "ingest: seconds after which a batch is flushed anyway")
     max_record_bytes: int = _setting(1024 * 1024, "ingest: larger records go to the dead-letter topic")
     insert_timeout_s: float = _setting(30.0, "ingest: one insert may take this long before it is retried")
+    ingest_dlq_limit_ratio: float = _setting(0.5, "ingest: stop (exit 3) when more than this share of the "
+                                             "last ingest_dlq_limit_window records is rejected (1: never)")
+    ingest_dlq_limit_window: int = _setting(10_000, "ingest: records the dead-letter limit is judged over")
     metrics_port: int = _setting(0, "port for /metrics of ingest and scheduler (0: none)")
     metrics_host: str = _setting("127.0.0.1", "address the /metrics server listens on")
     shutdown_timeout_s: float = _setting(15.0, "ingest: on SIGTERM, time to write and commit what it holds")
