@@ -22,7 +22,15 @@ from query.access.auth import principal
 from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
 from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
-from query.reports.filters import FILTER_NAMES, VIEW_NAMES, View, parse_filter, parse_view, single_values
+from query.reports.filters import (
+    FILTER_NAMES,
+    VIEW_NAMES,
+    ReportFilter,
+    View,
+    parse_filter,
+    parse_view,
+    single_values,
+)
 from query.reports.schedules import Schedule
 from query.state import CH, EXPORT_SLOTS, SEARCH_SLOTS, SETTINGS
 
@@ -56,19 +64,19 @@ def _cursor(params: dict[str, str]) -> str | None:
     return raw.strip() or None
 
 
-def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+def _search(request: web.Request, allowed: tuple[str, ...]) -> tuple[dict[str, str], View, ReportFilter, str]:
+    """What every report read starts from: its parameters (none but `allowed`), the view, the filter
+    and the caller's company (from the token, never from the request)."""
     params = single_values(request.query)
     reject_unknown(params, allowed)
-    return params
+    view = parse_view(params)
+    return params, view, parse_filter(params, view.tz), principal(request).company_id
 
 
 async def api_logs(request: web.Request) -> web.Response:
     """GET /reports/api-logs: one page, newest first, `next_cursor` to the following page."""
-    params = _params(request, PAGE_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, PAGE_PARAMS)
     size = integer(params, "page_size", 1, page.MAX_PAGE_SIZE, page.DEFAULT_PAGE_SIZE)
-    company = principal(request).company_id
     secret = request.app[SETTINGS].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
@@ -77,11 +85,8 @@ async def api_logs(request: web.Request) -> web.Response:
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     """GET /reports/api-logs.csv: every matching row, streamed."""
-    params = _params(request, CSV_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, CSV_PARAMS)
     options = csv_export.parse_options(params)
-    company = principal(request).company_id
     async with request.app[EXPORT_SLOTS].hold(company):  # no waiting: beyond the cap, 429 at once
         return await _stream_csv(request, csv_export.stream(request.app[CH], flt, company, view, options),
                                  view)
@@ -105,10 +110,7 @@ async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: 
 
 async def api_logs_print(request: web.Request) -> web.Response:
     """GET /reports/api-logs/print: printable HTML of the newest rows, up to the print limit."""
-    params = _params(request, PRINT_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
-    company = principal(request).company_id
+    params, view, flt, company = _search(request, PRINT_PARAMS)
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
         found = await newest.rows(
             request.app[CH], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
@@ -121,11 +123,8 @@ async def api_logs_print(request: web.Request) -> web.Response:
 
 async def api_logs_stats(request: web.Request) -> web.Response:
     """GET /reports/api-logs/stats: totals, by status class, by resource, per bucket, p50/p95."""
-    params = _params(request, STATS_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, STATS_PARAMS)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
-    company = principal(request).company_id
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
         return json_response(await stats.compute(request.app[CH], flt, company, view, bucket))
 
