@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +27,7 @@ from services.runtime.procs import EXIT_DO_NOT_RESTART
 from services.runtime.settings import Settings
 from services.stack.supervisor import Child, Supervisor
 from tests.ingest.hostile import RECORD
-from tests.ingest.support import read_topic, record_values, wait_distinct
+from tests.ingest.support import committed, drained, read_topic, record_values, wait_distinct
 from tests.stack import Stack
 
 RATIO = 0.5
@@ -53,26 +52,6 @@ async def _produce(config: Settings, values: Sequence[bytes], partition: int | N
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
-
-
-async def _committed(config: Settings) -> dict[int, int]:
-    consumer = clients.kafka_consumer(config, group_id=config.kafka_group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(config.kafka_topic) or set()
-        return {p: await consumer.committed(TopicPartition(config.kafka_topic, p)) or 0 for p in partitions}
-    finally:
-        await consumer.stop()
-
-
-async def _drained(config: Settings, produced: int, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        done = sum((await _committed(config)).values())
-        if done >= produced or time.monotonic() > deadline:
-            return done
-        await asyncio.sleep(0.5)
 
 
 def _exit(proc: Any, timeout: float) -> int | None:
@@ -102,21 +81,21 @@ async def test_a_flood_of_bad_records_stops_ingest_loudly_and_nothing_past_it_is
     assert "dead-letter limit exceeded" in log and "TRILHA_INGEST_DLQ_LIMIT_RATIO=0.5" in log, log[-3000:]
     assert "Traceback" not in log, "a clear line, not a crash"
 
-    committed = await _committed(config)
+    offsets = await committed(config)
     everything = await read_topic(config, config.kafka_topic, expected=len(good) + len(bad), settle_s=0.5)
     dead = {m.value for m in await read_topic(config, config.kafka_dlq_topic, expected=0, timeout=5,
                                               settle_s=1.0)}
     assert len(everything) == len(good) + len(bad)
-    assert sum(committed.values()) < len(everything), "the flood's offsets were not all committed"
+    assert sum(offsets.values()) < len(everything), "the flood's offsets were not all committed"
     assert len(dead) < len(bad), "the worker stopped instead of dead-lettering the whole flood"
-    below = [m for m in everything if m.offset < committed.get(m.partition, 0)]
+    below = [m for m in everything if m.offset < offsets.get(m.partition, 0)]
     assert all(m.value in dead for m in below if m.value in set(bad)), "a committed bad record is dead-lettered"
 
     # The flood was expected after all (or the producer fixed): a worker without the limit loses nothing.
     fixed = replace(config, ingest_dlq_limit_ratio=1.0)
     stack.spawn(name, "ingest", settings=fixed)
     try:
-        assert await _drained(fixed, len(everything), timeout=120) == len(everything)
+        assert sum((await drained(fixed, len(everything), timeout=120)).values()) == len(everything)
     finally:
         assert stack.stop(name) == 0, stack.log(name)[-3000:]
     dead = {m.value for m in await read_topic(config, config.kafka_dlq_topic, expected=len(bad), settle_s=1.0)}
@@ -182,15 +161,18 @@ async def test_good_and_bad_records_under_the_limit_never_stop_ingest(worker: di
     await _produce(config, values, partition=0)
     worker["produced"] += len(values)
     worker["history"] += flags
-    assert await _drained(config, worker["produced"]) == worker["produced"], stack.log("dlq-under-limit")[-3000:]
+    offsets = await drained(config, worker["produced"])
+    assert sum(offsets.values()) == worker["produced"], stack.log("dlq-under-limit")[-3000:]
     assert worker["proc"].poll() is None, stack.log("dlq-under-limit")[-3000:]
 
 
 # --- the rule itself ---------------------------------------------------------------------------------
 
-def _share(records: int, ratio: float) -> int:
-    """The most rejects `records` may hold under `ratio` (a hair below, against float rounding)."""
-    return max(0, math.floor(records * ratio - 1e-9))
+def _each_under(limit: DeadLetterLimit, batches: list[tuple[int, int]], ratio: float) -> None:
+    """Count `batches`, each with at most `ratio` of its records rejected (a hair below, against
+    float rounding)."""
+    for records, rejected in batches:
+        limit.count(records, min(rejected, max(0, math.floor(records * ratio - 1e-9))))
 
 
 BATCHES = st.lists(st.integers(1, 500).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))), max_size=60)
@@ -199,9 +181,7 @@ BATCHES = st.lists(st.integers(1, 500).flatmap(lambda n: st.tuples(st.just(n), s
 @given(BATCHES, st.floats(0.05, 0.95), st.integers(1, 2000))
 def test_batches_each_under_the_ratio_never_trip_the_limit(batches: list[tuple[int, int]], ratio: float,
                                                            window: int) -> None:
-    limit = DeadLetterLimit(ratio, window)
-    for records, rejected in batches:
-        limit.count(records, min(rejected, _share(records, ratio)))
+    _each_under(DeadLetterLimit(ratio, window), batches, ratio)
 
 
 @given(BATCHES, st.floats(0.05, 0.95), st.integers(1, 2000))
@@ -209,8 +189,7 @@ def test_a_window_of_nothing_but_rejects_always_trips_the_limit(batches: list[tu
                                                                 window: int) -> None:
     limit = DeadLetterLimit(ratio, window)
     with pytest.raises(DeadLetterLimitExceeded):
-        for records, rejected in batches:
-            limit.count(records, min(rejected, _share(records, ratio)))
+        _each_under(limit, batches, ratio)
         for _ in range(window):
             limit.count(1, 1)
 
