@@ -42,10 +42,8 @@ _SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
 _CREATING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-class TooManySchedules(ApiError):
+class TooManySchedules(ApiError, status=409):
     """409: the company has as many schedules as TRILHA_REPORT_SCHEDULES_MAX allows."""
-
-    status = 409
 
 
 MAX_CURSOR = 4096
