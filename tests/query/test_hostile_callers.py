@@ -23,7 +23,8 @@ from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+# The application keeps its state under typed keys (query/state.py): a plain string key is an error here.
+pytestmark = pytest.mark.filterwarnings("error::aiohttp.web.NotAppKeyWarning")
 
 
 @pytest.fixture(scope="module")
