@@ -19,9 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from query.access.auth import principal
+from query.access.tenant import TenantScope
 from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
-from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
+from query.reports import csv_export, egress, egress_guard, page, print_view, schedules, stats
 from query.reports.filters import FILTER_NAMES, VIEW_NAMES, View, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
 
@@ -71,7 +72,7 @@ async def api_logs(request: web.Request) -> web.Response:
     secret = request.app["settings"].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
     async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
+        return json_response(await page.fetch(request.app["ch"], flt, TenantScope(company), size, after, secret))
 
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
@@ -82,8 +83,8 @@ async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     options = csv_export.parse_options(params)
     company = principal(request).company_id
     async with request.app["export_slots"].hold(company):  # no waiting: beyond the cap, 429 at once
-        return await _stream_csv(request, csv_export.stream(request.app["ch"], flt, company, view, options),
-                                 view)
+        return await _stream_csv(request, csv_export.stream(request.app["ch"], flt, TenantScope(company), view,
+                                                            options), view)
 
 
 async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: View) -> web.StreamResponse:
@@ -109,9 +110,7 @@ async def api_logs_print(request: web.Request) -> web.Response:
     flt = parse_filter(params, view.tz)
     company = principal(request).company_id
     async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        found = await newest.rows(
-            request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
-            print_view.PRINT_LIMIT + 1)
+        found = await print_view.newest_rows(request.app["ch"], TenantScope(company), flt, view)
     html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
@@ -126,7 +125,7 @@ async def api_logs_stats(request: web.Request) -> web.Response:
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
     company = principal(request).company_id
     async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await stats.compute(request.app["ch"], flt, company, view, bucket))
+        return json_response(await stats.compute(request.app["ch"], flt, TenantScope(company), view, bucket))
 
 
 async def create_schedule(request: web.Request) -> web.Response:
