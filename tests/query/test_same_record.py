@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 import orjson
@@ -33,6 +32,7 @@ from query.calls.records import to_record
 from query.reports.fields import fields as report_fields
 from query.reports.sql import PAGE_FIELDS
 from tests.ingest.support import produce
+from tests.query import report_support as rs
 from tests.query.support import QueryService, bearer, create_token, query_service, unique_company
 from tests.stack import Stack
 
@@ -107,30 +107,6 @@ def cells(record: dict[str, Any], guard_formulas: bool) -> list[str]:
     return out
 
 
-class _Cells(HTMLParser):
-    """The text of each body row's cells, as a browser shows it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
-        if tag == "tr":
-            self.rows.append([])
-        elif tag == "td":
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._cell is not None:
-            self.rows[-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, text: str) -> None:
-        if self._cell is not None:
-            self._cell.append(text)
-
-
 async def _events(service: QueryService, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
     answer = await service.post("/events", body, headers=headers)
     assert answer.status == 200, answer.body
@@ -169,7 +145,7 @@ async def test_the_same_record_reads_the_same_in_every_answer(world: dict[str, A
     page = orjson.loads(await _report(service, "/reports/api-logs", {**window, "page_size": "100"}, headers))
     table = list(csv.reader(io.StringIO((await _report(service, "/reports/api-logs.csv", window, headers))
                                         .removeprefix("\ufeff"), newline=""), delimiter=";"))[1:]
-    printed = _Cells()
+    printed = rs.HtmlTable()
     printed.feed(await _report(service, "/reports/api-logs/print", window, headers))
     expected = [contract_view(r) for r in reversed(published)]  # newest first, as every answer lists them
     assert [r["query_id"] for r in by_tags] == [r["query_id"] for r in by_q] == [r["query_id"] for r in expected]
