@@ -29,7 +29,8 @@ from schemas.migrations import statements
 
 CONDITION = "company_id = {company:String}"
 _TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)\b.*\bORDER\s+BY\s+\(?\s*(\w+)", re.I | re.S)
-_REFERENCE = re.compile(r"\b(FROM|JOIN|INTO)\s+(\w+)\b", re.I)
+# a table named after FROM/JOIN/INTO, also as db.table, `quoted` or a shard's table_local
+_REFERENCE = re.compile(r"\b(FROM|JOIN|INTO)\s+(?:[`\"]?\w+[`\"]?\.)?[`\"]?(\w+?)(?:_local)?[`\"]?(?![\w.])", re.I)
 _READ_GUARD = re.compile(r"\s+(?:FINAL\s+)?WHERE\s+" + re.escape(CONDITION), re.I)
 _INSERT_GUARD = re.compile(r"\s*\(\s*company_id\s*,.*?\)\s*VALUES\s*\(\s*\{company:String\}", re.I | re.S)
 _CLAUSE_END = re.compile(r"\b(GROUP\s+BY|ORDER\s+BY|HAVING|LIMIT|SETTINGS|UNION|FORMAT)\b|\bOR\b", re.I)

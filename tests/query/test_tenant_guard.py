@@ -56,6 +56,8 @@ class NeverCalled:
     "SELECT schedule_id FROM report_runs GROUP BY schedule_id",
     "SELECT * FROM report_schedules WHERE 1 AND company_id = {company:String}",
     "INSERT INTO report_runs (schedule_id, company_id) VALUES ({id:String}, {company:String})",
+    "SELECT * FROM default.calls", "SELECT * FROM `calls`", "SELECT * FROM calls_local",
+    "SELECT * FROM calls AS c WHERE c.company_id = {company:String}",
 ])
 async def test_a_statement_without_the_company_condition_is_refused_before_clickhouse(sql: str) -> None:
     with pytest.raises(TenantConditionMissing):
