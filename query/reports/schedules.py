@@ -23,7 +23,7 @@ import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.access import tenant
-from query.access.tenant import CONDITION, SCHEDULER_READS_EVERY_COMPANY, Statement, TenantScope, cross_tenant
+from query.access.tenant import CONDITION, CrossTenant, Statement, TenantScope, cross_tenant
 from query.errors import BadRequest
 from query.reports import delivery, egress, recurrence, signing
 from query.reports.csv_export import CsvOptions, parse_options
@@ -194,10 +194,10 @@ async def list_for(ch: AsyncClient, company_id: str) -> list[Schedule]:
     return await _read(ch, company_id, None)
 
 
-async def all_active(ch: AsyncClient) -> list[Schedule]:
+async def all_active(ch: AsyncClient, exemption: CrossTenant) -> list[Schedule]:
     """Every company's live schedules: only the scheduler process reads across companies (under the
-    named exemption), and each run it makes is then scoped to its schedule's own company."""
-    return await _read(ch, None, None)
+    named exemption it passes), and each run it makes is then scoped to its schedule's own company."""
+    return await _read(ch, exemption, None)
 
 
 async def _write(ch: AsyncClient, schedule: Schedule, deleted: bool, version: datetime) -> None:
@@ -210,16 +210,16 @@ async def _write(ch: AsyncClient, schedule: Schedule, deleted: bool, version: da
          "spec": orjson.dumps(schedule.spec).decode(), "secret": schedule.secret}))
 
 
-async def _read(ch: AsyncClient, company_id: str | None, schedule_id: str | None) -> list[Schedule]:
-    """One company's schedules (or one of them), or with no company every company's (the scheduler)."""
-    where = f"WHERE {CONDITION}" if company_id is not None else "WHERE 1"
+async def _read(ch: AsyncClient, who: str | CrossTenant, schedule_id: str | None) -> list[Schedule]:
+    """One company's schedules (or one of them), or under an exemption every company's."""
+    where = "WHERE 1" if isinstance(who, CrossTenant) else f"WHERE {CONDITION}"
     params = {} if schedule_id is None else {"id": schedule_id}
     if schedule_id is not None:
         where += " AND schedule_id = {id:String}"
     sql = ("SELECT company_id, schedule_id, min(created_at), argMax(created_by, version), argMax(spec, version), "
            f"argMax(signing_secret, version), argMax(deleted, version) AS gone FROM report_schedules {where} "
            "GROUP BY company_id, schedule_id HAVING gone = 0 ORDER BY min(created_at), schedule_id")
-    result = await tenant.query(ch, _scoped(company_id, sql, params))
+    result = await tenant.query(ch, _scoped(who, sql, params))
     return [Schedule(sid, company, utc(created), by, orjson.loads(spec), secret)
             for company, sid, created, by, spec, secret, _ in result.result_rows]
 
@@ -239,12 +239,12 @@ async def record_run(ch: AsyncClient, schedule: Schedule, scheduled_for: datetim
          "target": target, "error": error[:2000]}))
 
 
-async def run_states(ch: AsyncClient, company_id: str | None = None, pending_only: bool = False) -> list[RunState]:
-    """The latest record of each run: one company's, or with no company every company's (the
+async def run_states(ch: AsyncClient, who: str | CrossTenant, pending_only: bool = False) -> list[RunState]:
+    """The latest record of each run: one company's, or under an exemption every company's (the
     scheduler); optionally only unfinished ones."""
-    where = f"WHERE {CONDITION}" if company_id is not None else ""
+    where = "" if isinstance(who, CrossTenant) else f"WHERE {CONDITION}"
     having = f"HAVING last_status NOT IN ({', '.join(repr(t) for t in TERMINAL)})" if pending_only else ""
-    result = await tenant.query(ch, _scoped(company_id,
+    result = await tenant.query(ch, _scoped(who,
         "SELECT company_id, schedule_id, scheduled_for, argMax(status, (attempt, recorded_at)) AS last_status, "
         "max(attempt), argMax(runner, (attempt, recorded_at)), max(recorded_at), "
         "argMax(rows, (attempt, recorded_at)), argMax(target, (attempt, recorded_at)), "
@@ -254,15 +254,15 @@ async def run_states(ch: AsyncClient, company_id: str | None = None, pending_onl
             for c, s, at, status, attempts, runner, rec, rows, target, error in result.result_rows]
 
 
-async def latest_scheduled(ch: AsyncClient) -> dict[str, datetime]:
+async def latest_scheduled(ch: AsyncClient, exemption: CrossTenant) -> dict[str, datetime]:
     """Per schedule, the newest scheduled instant that has any run record: occurrences after it are new."""
     result = await tenant.query(ch, cross_tenant(
-        SCHEDULER_READS_EVERY_COMPANY, "SELECT schedule_id, max(scheduled_for) FROM report_runs GROUP BY schedule_id"))
+        exemption, "SELECT schedule_id, max(scheduled_for) FROM report_runs GROUP BY schedule_id"))
     return {sid: utc(at) for sid, at in result.result_rows}
 
 
-def _scoped(company_id: str | None, sql: str, params: dict[str, Any] | None = None) -> Statement:
-    """One company's statement, or (no company) the scheduler's read of every company."""
-    if company_id is None:
-        return cross_tenant(SCHEDULER_READS_EVERY_COMPANY, sql, params)
-    return TenantScope(company_id).statement(sql, params)
+def _scoped(who: str | CrossTenant, sql: str, params: dict[str, Any] | None = None) -> Statement:
+    """One company's statement, or a read of every company under a named exemption."""
+    if isinstance(who, CrossTenant):
+        return cross_tenant(who, sql, params)
+    return TenantScope(who).statement(sql, params)
