@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,8 +140,9 @@ def test_no_query_module_talks_to_clickhouse_around_the_guard() -> None:
 
 
 @pytest.fixture(scope="module")
-async def two_companies(ch) -> dict[str, Any]:  # noqa: ANN001
-    """Two companies with calls about the same documents, and a schedule each."""
+async def two_companies(ch) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN001
+    """Two companies with calls about the same documents, and a schedule each (deleted afterwards:
+    the scheduler tests run every company's due schedules on the shared ClickHouse)."""
     factory = RecordFactory(seed=515)
     a, b = unique_company("guard-a"), unique_company("guard-b")
     start = datetime.now(UTC) - timedelta(hours=3)
@@ -150,10 +152,11 @@ async def two_companies(ch) -> dict[str, Any]:  # noqa: ANN001
     spec = {"name": "", "filters": {}, "recurrence": {"frequency": "daily", "time": "06:00", "tz": "UTC"},
             "range": "previous_day", "format": "csv", "lang": "pt", "csv": {"sep": ";", "bom": True},
             "destination": {"type": "directory", "path": "guard"}}
-    for company in (a, b):
-        await schedules.create(ch, company, "token", spec)
-    return {"companies": [a, b, unique_company("guard-none")], "records": records,
-            "ids": {r["query_id"]: r["company_id"] for r in records}}
+    made = [await schedules.create(ch, company, "token", spec) for company in (a, b)]
+    yield {"companies": [a, b, unique_company("guard-none")], "records": records,
+           "ids": {r["query_id"]: r["company_id"] for r in records}}
+    for schedule in made:
+        assert await schedules.delete(ch, schedule.company_id, schedule.schedule_id)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
