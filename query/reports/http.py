@@ -19,18 +19,11 @@ from typing import Any
 from aiohttp import web
 
 from query.access.auth import principal
+from query.access.tenant import TenantScope
 from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
-from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
-from query.reports.filters import (
-    FILTER_NAMES,
-    VIEW_NAMES,
-    ReportFilter,
-    View,
-    parse_filter,
-    parse_view,
-    single_values,
-)
+from query.reports import csv_export, egress, egress_guard, page, print_view, schedules, stats
+from query.reports.filters import FILTER_NAMES, VIEW_NAMES, ReportFilter, View, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
 from query.state import CH, EXPORT_SLOTS, SEARCH_SLOTS, SETTINGS
 
@@ -78,7 +71,7 @@ async def api_logs(request: web.Request) -> web.Response:
     secret = request.app[SETTINGS].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
-        return json_response(await page.fetch(request.app[CH], flt, company, size, after, secret))
+        return json_response(await page.fetch(request.app[CH], flt, TenantScope(company), size, after, secret))
 
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
@@ -86,8 +79,8 @@ async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     params, view, flt, company = _search(request, CSV_PARAMS)
     options = csv_export.parse_options(params)
     async with request.app[EXPORT_SLOTS].hold(company):  # no waiting: beyond the cap, 429 at once
-        return await _stream_csv(request, csv_export.stream(request.app[CH], flt, company, view, options),
-                                 view)
+        return await _stream_csv(request, csv_export.stream(request.app[CH], flt, TenantScope(company), view,
+                                                            options), view)
 
 
 async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: View) -> web.StreamResponse:
@@ -110,9 +103,7 @@ async def api_logs_print(request: web.Request) -> web.Response:
     """GET /reports/api-logs/print: printable HTML of the newest rows, up to the print limit."""
     params, view, flt, company = _search(request, PRINT_PARAMS)
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
-        found = await newest.rows(
-            request.app[CH], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
-            print_view.PRINT_LIMIT + 1)
+        found = await print_view.newest_rows(request.app[CH], TenantScope(company), flt, view)
     html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
@@ -124,7 +115,7 @@ async def api_logs_stats(request: web.Request) -> web.Response:
     params, view, flt, company = _search(request, STATS_PARAMS)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
     async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
-        return json_response(await stats.compute(request.app[CH], flt, company, view, bucket))
+        return json_response(await stats.compute(request.app[CH], flt, TenantScope(company), view, bucket))
 
 
 async def create_schedule(request: web.Request) -> web.Response:

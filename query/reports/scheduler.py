@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.access import tokens
+from query.access.tenant import SCHEDULER_READS_EVERY_COMPANY
 from query.reports import delivery, egress, recurrence, run_output, schedules
 from query.reports.schedules import RunState, Schedule
 from services.runtime import clients, logs, metrics, netcheck
@@ -75,9 +76,10 @@ class Scheduler:
     async def tick(self) -> list[asyncio.Task[str]]:
         """Start every run that is due now; returns the tasks started."""
         now = self.clock()
-        active = await schedules.all_active(self.ch)
-        latest = await schedules.latest_scheduled(self.ch)
-        pending = await schedules.run_states(self.ch, pending_only=True)
+        every = SCHEDULER_READS_EVERY_COMPANY  # the one cross-tenant read; each run is then scoped
+        active = await schedules.all_active(self.ch, every)
+        latest = await schedules.latest_scheduled(self.ch, every)
+        pending = await schedules.run_states(self.ch, every, pending_only=True)
         by_id = {s.schedule_id: s for s in active}
         self._cancel_deleted(by_id)
         started: list[asyncio.Task[str]] = []
