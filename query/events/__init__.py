@@ -1,0 +1,1 @@
+"""The Events API (`POST /events`, the seed's `POST /log`): parameters, SQL, reading, HTTP handlers."""

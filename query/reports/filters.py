@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from query.errors import BadRequest, shown
 from query.reports.fields import LANGUAGES
+from services.runtime.settings import yes_no
 
 FILTER_NAMES = ("client_id", "client", "authorization_id", "authorization", "ip", "resource", "status", "error",
                 "from", "until")
@@ -31,8 +32,6 @@ MAX_NAMED_TEXT = _MAX_TEXT = {"client_id": 256, "client": 512, "authorization_id
                               "resource": 256}
 MAX_TEXT = 512  # any filter value; the named ones above are shorter
 _IPV4_MAPPED = 0xFFFF << 32
-_YES = {"sim", "s", "yes", "y", "true", "1"}
-_NO = {"nao", "n", "no", "false", "0"}
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.I)
 _BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})([.,]\d+)?)?)?)?"
@@ -171,11 +170,9 @@ def parse_status(value: str, parameter: str = "status") -> tuple[int, int]:
 
 
 def parse_yes_no(value: str, parameter: str = "error") -> bool:
-    folded = fold(value)
-    if folded in _YES:
-        return True
-    if folded in _NO:
-        return False
+    answer = yes_no(fold(value))
+    if answer is not None:
+        return answer
     raise BadRequest(f"{parameter} must be sim or não (also yes/no, true/false), not {shown(value)}", parameter)
 
 

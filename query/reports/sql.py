@@ -15,6 +15,7 @@ through `trilha_fold`, the same function that filled `client_folded`/`authorizat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,37 +60,43 @@ def ch_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def _value(name: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda value: {name: value}
+
+
+def _instant(name: str) -> Callable[[datetime], dict[str, Any]]:
+    return lambda moment: {name: ch_time(moment)}
+
+
+def _range(name: str) -> Callable[[tuple[Any, Any]], dict[str, Any]]:
+    return lambda bounds: {f"{name}_low": bounds[0], f"{name}_high": bounds[1]}
+
+
+# Each ReportFilter field -> its clause and the bound parameters its value becomes. The window is
+# `since` inclusive, `until` exclusive; ranges are inclusive.
+_CLAUSES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    "since": (f"timestamp >= {{since:{DT}}}", _instant("since")),
+    "until": (f"timestamp < {{until:{DT}}}", _instant("until")),
+    "client_id": ("client_id = {client_id:String}", _value("client_id")),
+    "client": ("position(client_folded, trilha_fold({client:String})) > 0", _value("client")),
+    "authorization_id": ("authorization_id = {authorization_id:String}", _value("authorization_id")),
+    "authorization": ("position(authorization_folded, trilha_fold({authorization:String})) > 0",
+                      _value("authorization")),
+    "ip": ("ip BETWEEN {ip_low:IPv6} AND {ip_high:IPv6}", _range("ip")),
+    "resource": ("resource = {resource:String}", _value("resource")),
+    "status": ("status BETWEEN {status_low:UInt16} AND {status_high:UInt16}", _range("status")),
+    "error": ("error = {error:Bool}", _value("error")),
+}
+
+
 def filters(flt: ReportFilter) -> tuple[str, dict[str, Any]]:
     """` AND <each present filter>` with bound values only."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
-
-    def add(clause: str, **values: Any) -> None:
-        clauses.append(clause)
-        params.update(values)
-
-    if flt.since is not None:
-        add(f"timestamp >= {{since:{DT}}}", since=ch_time(flt.since))
-    if flt.until is not None:
-        add(f"timestamp < {{until:{DT}}}", until=ch_time(flt.until))
-    if flt.client_id is not None:
-        add("client_id = {client_id:String}", client_id=flt.client_id)
-    if flt.client is not None:
-        add("position(client_folded, trilha_fold({client:String})) > 0", client=flt.client)
-    if flt.authorization_id is not None:
-        add("authorization_id = {authorization_id:String}", authorization_id=flt.authorization_id)
-    if flt.authorization is not None:
-        add("position(authorization_folded, trilha_fold({authorization:String})) > 0",
-            authorization=flt.authorization)
-    if flt.ip is not None:
-        add("ip BETWEEN {ip_low:IPv6} AND {ip_high:IPv6}", ip_low=flt.ip[0], ip_high=flt.ip[1])
-    if flt.resource is not None:
-        add("resource = {resource:String}", resource=flt.resource)
-    if flt.status is not None:
-        add("status BETWEEN {status_low:UInt16} AND {status_high:UInt16}",
-            status_low=flt.status[0], status_high=flt.status[1])
-    if flt.error is not None:
-        add("error = {error:Bool}", error=flt.error)
+    for name, (clause, bind) in _CLAUSES.items():
+        if (value := getattr(flt, name)) is not None:
+            clauses.append(clause)
+            params.update(bind(value))
     return "".join(f" AND {c}" for c in clauses), params
 
 
