@@ -54,6 +54,11 @@ const WORDS = {
     "events.tagsBad": "Tags: use chave=valor, separadas por vírgula.",
     "col.queryId": "QueryId", "col.q": "Parâmetros (q)", "col.tags": "Tags",
     "error.generic": "Erro {status}", "error.network": "Sem resposta do serviço.",
+    "tab.gateways": "Completude", "gw.title": "Completude por gateway", "gw.id": "Gateway",
+    "gw.watermark": "Completo até", "gw.highest": "Maior número", "gw.stored": "Armazenados", "gw.missing": "Faltando",
+    "gw.gaps": "Lacunas", "gw.last": "Última chamada", "gw.none": "nenhuma",
+    "gw.explain": "Cada gateway numera os registros da sua empresa (1, 2, 3…). “Completo até”: todo registro até esse número está armazenado; as lacunas são os números que faltam acima dele. Registros perdidos depois do maior número só aparecem quando chega um registro mais novo.",
+    "gw.summary": "{n} gateway(s); {gaps} com lacunas.", "gw.empty": "Nenhum gateway numera os registros desta empresa.",
   },
   en: {
     "app.title": "Trilha — API logs", "skip": "Skip to content", "tab.logs": "API logs", "tab.dashboard": "Dashboard",
@@ -106,6 +111,11 @@ const WORDS = {
     "events.tagsBad": "Tags: use key=value, comma-separated.",
     "col.queryId": "QueryId", "col.q": "Parameters (q)", "col.tags": "Tags",
     "error.generic": "Error {status}", "error.network": "No answer from the service.",
+    "tab.gateways": "Completeness", "gw.title": "Completeness per gateway", "gw.id": "Gateway",
+    "gw.watermark": "Complete up to", "gw.highest": "Highest number", "gw.stored": "Stored", "gw.missing": "Missing",
+    "gw.gaps": "Gaps", "gw.last": "Last call", "gw.none": "none",
+    "gw.explain": "Each gateway numbers its company's records (1, 2, 3…). “Complete up to”: every record up to that number is stored; the gaps are the numbers missing above it. Records lost after the highest number show only when a newer record arrives.",
+    "gw.summary": "{n} gateway(s); {gaps} with gaps.", "gw.empty": "No gateway numbers this company's records.",
   },
 };
 
