@@ -7,23 +7,19 @@ request and result bodies up to a size cap, with secrets redacted. The company i
 configured one (`default_company`, the identity hook's); a company header is believed only from
 a direct peer in `company_trusted` (TRILHA_GATEWAY_COMPANY_TRUSTED): from anyone else it would
 let a client file its calls under another tenant, so it is ignored, counted and logged once.
-Recording never changes the
-response (except adding the QueryId header when the application sets none) and never fails the
-request: a record that cannot be built is logged and skipped.
+Recording never changes the response (except adding the QueryId header when the application sets
+none) and never fails the request: a record that cannot be built is logged and skipped.
 
 Handlers that stream (like the recording proxy) put what they saw of the bodies in
 `request[REQUEST_BODY]` / `request[RESULT_BODY]` (`capture.Captured`); the middleware uses those.
+What is recorded, and the hooks that fill it, are configured in `recording.RecorderConfig`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,18 +27,16 @@ from aiohttp import hdrs, web
 
 from services.gateway.capture import (
     Captured,
-    Network,
     Redactor,
     body_value,
     client_ip,
     fit_to_contract,
     parse_ip,
-    parse_networks,
 )
 from services.gateway.emitter import Emitter
+from services.gateway.recording import IDENTITY_FIELDS, Handler, RecorderConfig, call_hook
 from services.runtime import logs
 from services.runtime.metrics import Counter, Registry
-from services.runtime.settings import ConfigError, Settings
 
 log = logs.get("trilha.gateway")
 
@@ -50,89 +44,7 @@ REQUEST_BODY = web.RequestKey("trilha_request_body", Captured)
 RESULT_BODY = web.RequestKey("trilha_result_body", Captured)
 ERROR_MESSAGE = web.RequestKey("trilha_error_message", str)  # a handler's reason for an error it returns
 _QUERY_ID_KEY = web.RequestKey("trilha_query_id", str)
-IDENTITY_FIELDS = ("company_id", "client_id", "client_name", "client_username", "authorization_id",
-                   "authorization_name", "user_id", "event")
-
-Hook = Callable[[web.Request, Any], Any]  # (request, parsed request body) -> value, or an awaitable of it
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def default_q(request: web.Request, body: Any) -> str | None:
-    """The `q` query parameter, or a `q` member of a JSON body (the platform's key{value} syntax)."""
-    value = request.query.get("q")
-    if value is None and isinstance(body, dict):
-        value = body.get("q") or body.get("Q")
-    return value if isinstance(value, str) else None
-
-
-def tags_from_headers(prefix: str = "X-Trilha-Tag-") -> Hook:
-    """Tags sent as `X-Trilha-Tag-<name>: <value>` headers, plus a JSON body's `Tags` object."""
-    lowered = prefix.lower()
-
-    def tags(request: web.Request, body: Any) -> dict[str, str] | None:
-        found = {k[len(prefix):].lower(): v for k, v in request.headers.items()
-                 if k.lower().startswith(lowered)}
-        if isinstance(body, dict) and isinstance(body.get("Tags") or body.get("tags"), dict):
-            found.update({str(k): str(v) for k, v in (body.get("Tags") or body.get("tags")).items()})
-        return found or None
-
-    return tags
-
-
-def route_resource(request: web.Request) -> str | None:
-    """The matched route's name, else its path template (`/pessoas/{id}`), never the raw path."""
-    route = request.match_info.route
-    if route.name:
-        return route.name
-    resource = route.resource
-    return resource.canonical if resource is not None else None
-
-
-def first_path_segment(request: web.Request) -> str | None:
-    """For apps without named routes (the proxy): `/pessoas/123` → `pessoas`."""
-    segment = request.path.strip("/").split("/", 1)[0]
-    return segment or None
-
-
-@dataclass
-class RecorderConfig:
-    """What to record and how; `from_settings` reads the TRILHA_GATEWAY_* variables."""
-
-    company_header: str = "X-Trilha-Company"
-    default_company: str | None = None
-    query_id_header: str = "X-Query-Id"
-    trusted_proxies: tuple[Network, ...] = ()
-    company_trusted: tuple[Network, ...] = ()  # peers whose company header is believed
-    body_max_bytes: int = 64 * 1024
-    redact: tuple[str, ...] = ("authorization", "password", "senha", "token", "secret", "apikey", "cookie")
-    server_name: str = field(default_factory=socket.gethostname)
-    identity: Hook | None = None  # -> mapping with any of IDENTITY_FIELDS
-    q: Hook | None = default_q
-    tags: Hook | None = field(default_factory=tags_from_headers)
-    resource: Callable[[web.Request], str | None] = route_resource
-    prefetch_body: bool = True  # read bodies up to the cap before the handler (a streaming one tees its own)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> RecorderConfig:
-        values: dict[str, Any] = {
-            "company_header": settings.gateway_company_header,
-            "query_id_header": settings.gateway_query_id_header,
-            "trusted_proxies": _networks(settings.gateway_trusted_proxies, "TRILHA_GATEWAY_TRUSTED_PROXIES"),
-            "company_trusted": _networks(settings.gateway_company_trusted, "TRILHA_GATEWAY_COMPANY_TRUSTED"),
-            "body_max_bytes": settings.gateway_body_max_bytes,
-            "redact": tuple(w.strip() for w in settings.gateway_redact.split(",") if w.strip()),
-        }
-        if settings.gateway_server_name:
-            values["server_name"] = settings.gateway_server_name
-        values.update(overrides)
-        return cls(**values)
-
-
-def _networks(spec: str, variable: str) -> tuple[Network, ...]:
-    try:
-        return parse_networks(spec)
-    except ValueError as exc:
-        raise ConfigError(f"{variable}: {exc}") from None
+__all__ = ["ERROR_MESSAGE", "REQUEST_BODY", "RESULT_BODY", "Recorder", "RecorderConfig"]
 
 
 class Recorder:
@@ -282,12 +194,12 @@ class Recorder:
             else None,
         }
         if cfg.identity is not None:
-            identity = await _call(cfg.identity, request, parsed_request) or {}
+            identity = await call_hook(cfg.identity, request, parsed_request) or {}
             record.update({k: v for k, v in identity.items() if k in IDENTITY_FIELDS and v is not None})
         if cfg.q is not None:
-            record["q"] = await _call(cfg.q, request, parsed_request)
+            record["q"] = await call_hook(cfg.q, request, parsed_request)
         if cfg.tags is not None:
-            record["tags"] = await _call(cfg.tags, request, parsed_request)
+            record["tags"] = await call_hook(cfg.tags, request, parsed_request)
         record = {k: v for k, v in record.items() if v is not None}
         notes = fit_to_contract(record)
         if notes:
@@ -304,18 +216,3 @@ def _query_params(request: web.Request, redact: Redactor) -> dict[str, Any] | No
         values = request.query.getall(key)
         params[key] = values[0] if len(values) == 1 else values
     return redact.value(params)
-
-
-async def _call(hook: Hook, request: web.Request, body: Any) -> Any:
-    value = hook(request, body)
-    return await value if inspect.isawaitable(value) else value
-
-
-def identity_from_headers(mapping: Mapping[str, str]) -> Hook:
-    """An identity hook that copies headers into record fields, e.g. {"X-Client-Id": "client_id"}."""
-
-    def identity(request: web.Request, _: Any) -> dict[str, str]:
-        return {field_name: request.headers[header] for header, field_name in mapping.items()
-                if header in request.headers}
-
-    return identity

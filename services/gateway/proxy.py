@@ -31,9 +31,8 @@ from services.gateway.middleware import (
     REQUEST_BODY,
     RESULT_BODY,
     Recorder,
-    RecorderConfig,
-    first_path_segment,
 )
+from services.gateway.recording import RecorderConfig, first_path_segment
 from services.runtime import logs
 from services.runtime.deps import require_kafka
 from services.runtime.metrics import Registry
