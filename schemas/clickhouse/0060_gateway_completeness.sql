@@ -14,9 +14,10 @@ CREATE FUNCTION IF NOT EXISTS trilha_gateway_block_size AS () -> toUInt64(65536)
 -- ~30 bytes (measured), so the watermark is found from every block's cardinality at the cost of a
 -- few bytes per 65,536 records, and only blocks missing numbers are read for their gaps.
 -- On a cluster each shard's view feeds its own shard from its own `calls` (sharded by QueryId), so a
--- block's set is split across shards and readers merge it (groupBitmapMerge); the key below only
--- routes rows inserted through the Distributed table, which nothing does.
--- shard by: cityHash64(company_id, gateway_id)
+-- block's set is split across shards and readers merge it (groupBitmapMerge). No column says where
+-- a row is, so the key is rand(): a key of columns would let optimize_skip_unused_shards send a
+-- read naming them (company, gateway) to one shard only, and half the numbers would look missing.
+-- shard by: rand()
 CREATE TABLE IF NOT EXISTS gateway_blocks
 (
     company_id LowCardinality(String),

@@ -72,6 +72,8 @@ async def test_watermark_and_gaps_are_the_set_computation(ch: AsyncClient, runs:
     watermark, gaps = expected(stored)
     assert (found.watermark, found.highest, found.stored) == (watermark, max(stored), len(stored))
     assert found.gaps == gaps[:max_gaps] and found.gaps_truncated == (len(gaps) > max_gaps)
+    # asked by name (on shards, a read naming the gateway must still reach every shard)
+    assert await completeness(ch, company, max_gaps, gateway) == [found]
 
 
 @given(st.sets(st.integers(1, 300), min_size=1), st.integers(1, 20))
