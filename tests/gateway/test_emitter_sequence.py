@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.contract import call_record_validator
 from services.gateway.emitter import Emitter
 from services.gateway.emitter.sequence import Sequence, new_gateway_id
 from services.stack.records import RecordFactory
@@ -95,8 +96,6 @@ def test_a_lost_state_file_means_a_new_gateway_id(tmp_path: Path) -> None:
 @settings(max_examples=200)
 @given(st.text(max_size=200))
 def test_any_emitter_name_gives_a_gateway_id_the_contract_takes(name: str) -> None:
-    from schemas.contract import call_record_validator
-
     record = RecordFactory(seed=1).record()
     gateway = new_gateway_id(name)
     assert call_record_validator()({**record, "gateway_id": gateway, "gateway_seq": 1}) is None

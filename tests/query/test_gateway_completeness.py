@@ -12,12 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+import yaml
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from query.gateways import http
 from query.gateways.gaps import Blocks, assemble, merged
 from query.gateways.store import completeness
+from query.openapi_doc import served
+from schemas import call_record_schema
 from services.stack.records import RecordFactory
 from tests.ingest.support import produce
 from tests.query.support import bearer, create_token, query_service, unique_company
@@ -148,3 +152,14 @@ async def test_a_gap_spanning_whole_blocks_is_one_range(ch: AsyncClient, max_gap
     (found,) = await completeness(ch, company, max_gaps)
     assert found.watermark == 10 and found.highest == 3 * N + 14
     assert found.gaps[:2] == [(11, 2 * N), (2 * N + 2, 3 * N + 4)][:max_gaps]
+
+
+def test_the_documented_caps_are_the_service_caps() -> None:
+    doc = yaml.safe_load(served())
+    max_gaps = doc["components"]["parameters"]["MaxGaps"]["schema"]
+    assert (max_gaps["minimum"], max_gaps["maximum"], max_gaps["default"]) == (1, http.MAX_GAPS, http.DEFAULT_GAPS)
+    (path_id,) = [p for p in doc["paths"]["/gateways/{gateway_id}/completeness"]["get"]["parameters"]
+                  if p.get("name") == "gateway_id"]
+    contract = call_record_schema()["properties"]["gateway_id"]
+    keys = ("pattern", "maxLength")
+    assert {k: path_id["schema"][k] for k in keys} == {k: contract[k] for k in keys}
