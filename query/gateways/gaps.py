@@ -41,6 +41,12 @@ class Blocks:
         have = set(self.present)
         return [(b * self.size + 1, (b + 1) * self.size) for b in range(last + 1) if b not in have]
 
+    def to_read(self, max_gaps: int) -> Sequence[int]:
+        """The short blocks worth reading for the first `max_gaps` gaps: a gap can join ranges of
+        at most two short blocks (the blocks between are empty, or it would not be one gap), so
+        2 * max_gaps + 2 of them hold more than max_gaps gaps."""
+        return self.short[:2 * max_gaps + 2]
+
     def bounds(self, block: int) -> Range:
         """The numbers a gap in `block` can lie in (the last block stops at the highest number)."""
         return block * self.size + 1, min((block + 1) * self.size, self.highest)
@@ -84,6 +90,9 @@ def assemble(gateway_id: str, blocks: Blocks, found: dict[int, tuple[list[Range]
     nothing is known, so the answer stops there and says it is truncated."""
     ranges = blocks.empty_ranges()
     cut = None
+    read = blocks.to_read(max_gaps)
+    if len(read) < len(blocks.short):  # past the last block read nothing is known
+        cut = blocks.bounds(read[-1])[1]
     for _, (block_ranges, more) in sorted(found.items()):
         ranges += block_ranges
         if more and block_ranges:

@@ -5,8 +5,10 @@
    how many distinct numbers are stored, the blocks short of numbers and, only when a block is
    missing altogether, the list of present blocks. A full block's set is one run of ~30 bytes, so
    this reads a few bytes per 65,536 records.
-2. The gaps: only the short blocks' sets are compared with the numbers they should hold, in
-   ClickHouse (`bitmapAndnot`), which sends back ranges, at most `max_gaps` per block.
+2. The gaps: only short blocks' sets are compared with the numbers they should hold, in
+   ClickHouse (`bitmapAndnot`), which sends back ranges, at most `max_gaps` per block, and only
+   the first 2 * max_gaps + 2 short blocks of a gateway (enough for its first max_gaps gaps), so
+   the cost of an answer does not grow with how broken a gateway's history is.
 
 Every query carries the caller's company as a bound parameter; a gateway's numbers are counted
 per company, so a company sees its own records' sequence and nothing of another's.
@@ -81,11 +83,12 @@ async def completeness(ch: AsyncClient, company: str, max_gaps: int, gateway: st
 
 async def _gaps(ch: AsyncClient, params: dict[str, Any], gateways: list[tuple[str, Blocks]], max_gaps: int
                 ) -> dict[str, dict[int, tuple[list[Range], bool]]]:
-    wanted = [(gid, block) for gid, blocks in gateways for block in blocks.short]
-    if not wanted:
+    short = [(gid, blocks) for gid, blocks in gateways if blocks.short]
+    if not short:
         return {}
-    query = {**params, "cap": max_gaps, "wanted": wanted, "gateways": [gid for gid, _ in gateways],
-             "tops": [blocks.highest for _, blocks in gateways]}
+    query = {**params, "cap": max_gaps, "gateways": [gid for gid, _ in short],
+             "wanted": [(gid, block) for gid, blocks in short for block in blocks.to_read(max_gaps)],
+             "tops": [blocks.highest for _, blocks in short]}
     found: dict[str, dict[int, tuple[list[Range], bool]]] = {}
     for row in (await ch.query(GAPS, parameters=query)).named_results():
         ranges = [(int(a), int(b)) for a, b in row["ranges"]]

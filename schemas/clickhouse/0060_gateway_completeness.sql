@@ -1,7 +1,7 @@
 -- Completeness per gateway: a gateway numbers each company's records 1, 2, 3, ... (gateway_id,
 -- gateway_seq in the contract); these are stored with the call, null for records nobody numbered.
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS gateway_id LowCardinality(Nullable(String)) AFTER schema_version;
-ALTER TABLE calls ADD COLUMN IF NOT EXISTS gateway_seq Nullable(UInt64) AFTER gateway_id;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS gateway_seq Nullable(UInt64) CODEC(Delta, ZSTD(1)) AFTER gateway_id;
 
 -- Numbers go in blocks of this many (block b holds b·N+1 … (b+1)·N); the query service reads the size
 -- from here, so it is said once.
