@@ -1,0 +1,1 @@
+"""The Kafka → ClickHouse consumer (`trilha ingest`): decode, batch, write, dead-letter, commit."""

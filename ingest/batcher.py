@@ -20,8 +20,9 @@ from ingest.decode import Rejection
 
 
 @dataclass(slots=True)
-class Rejected:
-    """A message bound for the dead-letter topic, with where it came from and why."""
+class RejectedMessage:
+    """A Kafka message bound for the dead-letter topic: the message as read, where it came from, and
+    its `Rejection` (the reason code and detail that say why it cannot be stored)."""
 
     topic: str
     partition: int
@@ -32,7 +33,7 @@ class Rejected:
     rejection: Rejection
 
     @classmethod
-    def of(cls, msg: Any, rejection: Rejection) -> Rejected:
+    def of(cls, msg: Any, rejection: Rejection) -> RejectedMessage:
         return cls(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value, rejection)
 
 
@@ -44,7 +45,7 @@ class Batch:
     started: float
     bodies: list[bytes] = field(default_factory=list)
     origins: list[Any] = field(default_factory=list)  # the ConsumerRecord of each row in `bodies`
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[RejectedMessage] = field(default_factory=list)
     ranges: dict[TopicPartition, list[int]] = field(default_factory=dict)  # tp -> [first, last] read
     nbytes: int = 0
     sealed_at: float = 0.0  # monotonic times, for the batch-age metric and the per-batch debug line
@@ -105,7 +106,7 @@ class Batcher:
                     batch.nbytes = nbytes
                     return index + 1
             else:
-                batch.rejected.append(Rejected.of(msg, out))
+                batch.rejected.append(RejectedMessage.of(msg, out))
                 self.bytes_read += len(msg.value or b"")
         self.bytes_read += nbytes - batch.nbytes
         batch.nbytes = nbytes

@@ -130,23 +130,23 @@ def _unexpected(value: bytes, exc: Exception) -> Rejection:
 def _contract_or_syntax(value: bytes, exc: msgspec.ValidationError) -> Rejection:
     """msgspec stops at the first contract violation, possibly before a syntax error further on:
     a message only breaks the contract if it is JSON at all (rare, so the second parse is cheap)."""
-    try:
-        orjson.loads(value)
-    except orjson.JSONDecodeError as syntax:
-        if "recursion limit" not in str(syntax):
-            return _not_json(syntax)
-    return Rejection(CONTRACT, describe(exc))
+    return _syntax_error(value) or Rejection(CONTRACT, describe(exc))
 
 
 def _malformed(value: bytes, exc: msgspec.DecodeError) -> Rejection:
     """msgspec's syntax messages can be terse ("Input data was truncated" for an unpaired surrogate
     escape); orjson's name the problem and its line and column, so they are preferred."""
+    return _syntax_error(value) or _not_json(exc)
+
+
+def _syntax_error(value: bytes) -> Rejection | None:
+    """orjson's account of why `value` is not JSON; None if it reads it (or only nests too deep for it)."""
     try:
         orjson.loads(value)
     except orjson.JSONDecodeError as syntax:
         if "recursion limit" not in str(syntax):
             return _not_json(syntax)
-    return _not_json(exc)
+    return None
 
 
 def _not_json(exc: Exception) -> Rejection:

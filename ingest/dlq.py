@@ -31,7 +31,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
-from ingest.batcher import Rejected
+from ingest.batcher import RejectedMessage
 from ingest.metrics import IngestMetrics
 from ingest.writer import backoff_delay
 
@@ -54,7 +54,7 @@ def _text(value: str) -> bytes:
     return value.encode("utf-8", "backslashreplace")[:_HEADER_MAX]
 
 
-def headers(item: Rejected, now: datetime | None = None) -> list[tuple[str, bytes]]:
+def headers(item: RejectedMessage, now: datetime | None = None) -> list[tuple[str, bytes]]:
     """The dead-letter headers of one message (all values UTF-8 text)."""
     when = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
     return [
@@ -74,7 +74,7 @@ class DeadLetters:
     def __init__(self, producer: Any, topic: str, metrics: IngestMetrics, log: Any) -> None:
         self.producer, self.topic, self.metrics, self.log = producer, topic, metrics, log
 
-    async def send(self, rejected: Sequence[Rejected]) -> None:
+    async def send(self, rejected: Sequence[RejectedMessage]) -> None:
         """Every message acknowledged by the dead-letter topic, whatever it holds; only waits out the broker."""
         if not rejected:
             return
@@ -93,13 +93,13 @@ class DeadLetters:
         self.log.info("records dead-lettered", count=len(rejected), topic=self.topic,
                       reasons=sorted({r.rejection.reason for r in rejected}))
 
-    async def _round(self, pending: list[tuple[Rejected, int]]
-                     ) -> tuple[list[tuple[Rejected, int]], BaseException | None]:
+    async def _round(self, pending: list[tuple[RejectedMessage, int]]
+                     ) -> tuple[list[tuple[RejectedMessage, int]], BaseException | None]:
         """One attempt for every pending message: what is left, and the error worth waiting out."""
         now = datetime.now(UTC)
         outcomes = await asyncio.gather(*(self._deliver(item, level, now) for item, level in pending),
                                         return_exceptions=True)
-        left: list[tuple[Rejected, int]] = []
+        left: list[tuple[RejectedMessage, int]] = []
         wait_for: BaseException | None = None
         for (item, level), outcome in zip(pending, outcomes, strict=True):
             if outcome is None:
@@ -119,7 +119,7 @@ class DeadLetters:
             wait_for = outcome
         return left, wait_for
 
-    async def _deliver(self, item: Rejected, level: int, now: datetime) -> None:
+    async def _deliver(self, item: RejectedMessage, level: int, now: datetime) -> None:
         """One message, as it was (level 0), with its value cut (1) or without it (2); acknowledged."""
         value, key, extra = item.value, item.key, []
         if level > 0:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import time
 from dataclasses import replace
 from typing import Any
@@ -20,12 +19,15 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from ingest.batcher import Batcher
 from ingest.decode import Decoder
 from ingest.dlq import DeadLetters
+from ingest.dlq_limit import DeadLetterLimit, DeadLetterLimitExceeded
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, WriteFailed
+from ingest.pipeline import Pipeline
+from ingest.write_step import WriteFailed, WriteStep
 from ingest.writer import Writer
 from services.runtime import clients, logs
-from services.runtime.deps import require_clickhouse, require_kafka
-from services.runtime.metrics import serve
+from services.runtime.netcheck import require_clickhouse, require_kafka
+from services.runtime.procs import EXIT_DO_NOT_RESTART
+from services.runtime.running import until_signalled
 from services.runtime.settings import ConfigError, Settings
 
 _PROGRESS_EVERY_S = 10.0
@@ -98,14 +100,17 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
                       settings.batch_max_age_s)
     writer = Writer(client, settings.kafka_topic, metrics, log, insert_timeout_s=settings.insert_timeout_s,
                     max_rows=settings.batch_max_rows)
-    pipeline = Pipeline(consumer, batcher, writer, DeadLetters(producer, settings.kafka_dlq_topic, metrics, log),
-                        metrics, log, max_poll_records=_POLL_RECORDS,
+    limit = DeadLetterLimit(settings.ingest_dlq_limit_ratio, settings.ingest_dlq_limit_window)
+    step = WriteStep(consumer, writer, DeadLetters(producer, settings.kafka_dlq_topic, metrics, log), limit, metrics,
+                     log)
+    pipeline = Pipeline(consumer, batcher, step, metrics, log, max_poll_records=_POLL_RECORDS,
                         revoke_timeout_s=settings.shutdown_timeout_s)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    metrics_runner = await _metrics_server(settings, metrics, log)
+    async with until_signalled(settings, metrics.registry, log) as stop:
+        return await _consume(settings, pipeline, consumer, producer, stop, metrics, log)
+
+
+async def _consume(settings: Settings, pipeline: Pipeline, consumer: Any, producer: Any, stop: asyncio.Event,
+                   metrics: IngestMetrics, log: Any) -> int:
     await producer.start()
     await consumer.start()
     consumer.subscribe([settings.kafka_topic], listener=_Listener(pipeline, log))
@@ -116,14 +121,15 @@ async def _serve(settings: Settings, client: Any, log: Any) -> int:
     code = 0
     try:
         await pipeline.run(stop)
+    except DeadLetterLimitExceeded as exc:
+        log.error("INGEST STOPPED: dead-letter limit exceeded", reason=str(exc), exit_code=EXIT_DO_NOT_RESTART)
+        code = EXIT_DO_NOT_RESTART
     except WriteFailed as exc:
         log.error("ingest stopping: a batch cannot be written", error=str(exc))
         code = 1
     finally:
         code = await _shutdown(settings, pipeline, consumer, producer, log, code)
         progress.cancel()
-        if metrics_runner is not None:
-            await metrics_runner.cleanup()
     return code
 
 
@@ -142,16 +148,6 @@ async def _shutdown(settings: Settings, pipeline: Pipeline, consumer: Any, produ
         await asyncio.wait_for(producer.stop(), 5)
     log.info("ingest stopped", flushed=flushed, seconds=round(time.monotonic() - started, 2))
     return code
-
-
-async def _metrics_server(settings: Settings, metrics: IngestMetrics, log: Any) -> Any:
-    if not settings.metrics_port:
-        return None
-    try:
-        return await serve(metrics.registry, settings.metrics_host, settings.metrics_port)
-    except OSError as exc:  # e.g. a second worker on the same machine and port
-        log.warning("metrics server not started", port=settings.metrics_port, error=str(exc))
-        return None
 
 
 async def _report_progress(metrics: IngestMetrics, log: Any) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from ingest.batcher import Batch, Rejected
+from ingest.batcher import Batch, RejectedMessage
 from ingest.decode import REJECTED_BY_CLICKHOUSE, Rejection
 from ingest.metrics import IngestMetrics
 from schemas import call_record_schema
@@ -116,21 +116,21 @@ class Writer:
         self.columns = list(columns or contract_columns())
         self.settings = insert_settings(max_rows)
 
-    async def write(self, batch: Batch) -> list[Rejected]:
+    async def write(self, batch: Batch) -> list[RejectedMessage]:
         """Insert the batch's rows; returns the rows ClickHouse refused (to be dead-lettered)."""
-        refused: list[Rejected] = []
+        refused: list[RejectedMessage] = []
         if batch.bodies:
             await self._write_part(batch, 0, len(batch.bodies), refused)
         return refused
 
-    async def _write_part(self, batch: Batch, lo: int, hi: int, refused: list[Rejected]) -> None:
+    async def _write_part(self, batch: Batch, lo: int, hi: int, refused: list[RejectedMessage]) -> None:
         whole = lo == 0 and hi == len(batch.bodies)
         token = batch_token(self.topic, batch) if whole else rows_token(self.topic, batch.origins[lo:hi])
         try:
             await self._insert(lambda: _stream(batch.bodies, lo, hi), token, hi - lo)
         except DataRejected as exc:
             if hi - lo == 1:
-                refused.append(Rejected.of(batch.origins[lo], Rejection(REJECTED_BY_CLICKHOUSE, str(exc))))
+                refused.append(RejectedMessage.of(batch.origins[lo], Rejection(REJECTED_BY_CLICKHOUSE, str(exc))))
                 return
             self.log.warning("batch refused by ClickHouse, bisecting", rows=hi - lo, error=str(exc)[:300])
             mid = (lo + hi) // 2

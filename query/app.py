@@ -3,7 +3,7 @@
 `create_app(settings)` assembles the route tables of each feature module (`query.events.http`,
 `query.reports.http`, `query.console`) behind the same middlewares: request metrics, JSON errors
 and token authentication. One ClickHouse client (no session, safe to share between concurrent
-requests) lives in `app["ch"]` for the application's lifetime; `/livez`, `/readyz`, `/healthz`
+requests) lives in `app[CH]` for the application's lifetime; `/livez`, `/readyz`, `/healthz`
 and `/metrics` answer without a token.
 
 Health is honest under load: `/livez` says the process answers (no ClickHouse involved), and
@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import secrets
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -31,11 +30,10 @@ from query.events import http as events_http
 from query.gateways import http as gateways_http
 from query.reports import downloads, egress, runs, schedule_edit
 from query.reports import http as reports_http
-from services.runtime import clients, deps, logs, metrics
+from query.state import CH, EXPORT_SLOTS, METRICS, PING, SEARCH_SLOTS, SETTINGS
+from services.runtime import clients, logs, metrics, netcheck
 from services.runtime.netcheck import ensure_port_free
 from services.runtime.settings import ConfigError, Settings
-
-warnings.filterwarnings("ignore", category=web.NotAppKeyWarning)  # the documented keys are plain strings
 
 MAX_BODY_BYTES = 1024 * 1024
 _CONNECT_ATTEMPTS = 30
@@ -54,17 +52,17 @@ def create_app(settings: Settings) -> web.Application:
     """The application; ClickHouse is connected on start-up and closed on clean-up."""
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[_metrics_middleware, errors.middleware, auth.middleware])
-    app["settings"] = _with_cursor_secret(settings)
+    app[SETTINGS] = _with_cursor_secret(settings)
     egress.policy(settings)  # a wrong TRILHA_WEBHOOK_ALLOW stops start-up with one line, not a later 500
-    app["ch"] = None
-    app["metrics"] = registry = metrics.Registry()
+    app[CH] = None
+    app[METRICS] = registry = metrics.Registry()
     registry.counter("trilha_query_requests_total", "HTTP requests answered, by route, method and status")
     registry.histogram("trilha_query_request_seconds", "time to answer an HTTP request, by route")
     registry.counter("trilha_query_token_lookups_total", "ClickHouse queries spent on authentication: a token's "
                      "row, or a refresh of the set of token ids")
-    auth.setup(app, app["settings"])
-    app["search_slots"] = CompanySlots(settings.query_searches_per_company, "searches or report queries")
-    app["export_slots"] = CompanySlots(settings.query_exports_per_company, "CSV exports")
+    auth.setup(app, app[SETTINGS])
+    app[SEARCH_SLOTS] = CompanySlots(settings.query_searches_per_company, "searches or report queries")
+    app[EXPORT_SLOTS] = CompanySlots(settings.query_exports_per_company, "CSV exports")
     app.cleanup_ctx.append(_clickhouse)
     app.add_routes([web.get("/healthz", readyz), web.get("/readyz", readyz), web.get("/livez", livez),
                     web.get("/metrics", auth.public(metrics.handler(registry))),
@@ -92,19 +90,19 @@ def _with_cursor_secret(settings: Settings) -> Settings:
 
 async def _clickhouse(app: web.Application) -> AsyncIterator[None]:
     """Connect once at start-up (retrying while ClickHouse finishes starting), close at shutdown."""
-    settings: Settings = app["settings"]
+    settings: Settings = app[SETTINGS]
     for attempt in range(_CONNECT_ATTEMPTS):
         try:
-            app["ch"] = await clients.clickhouse(settings)
+            app[CH] = await clients.clickhouse(settings)
             break
         except Exception as exc:  # noqa: BLE001 - any connection failure is retried, then reported
             if attempt == _CONNECT_ATTEMPTS - 1:
                 raise ConfigError(f"cannot connect to ClickHouse at {settings.clickhouse_url}: {exc}") from None
             await asyncio.sleep(1.0)
-    app["ping"] = ClientSession(timeout=ClientTimeout(total=_PING_TIMEOUT_S))  # its own connections
+    app[PING] = ClientSession(timeout=ClientTimeout(total=_PING_TIMEOUT_S))  # its own connections
     yield
-    await app["ping"].close()
-    await app["ch"].close()
+    await app[PING].close()
+    await app[CH].close()
 
 
 @auth.public
@@ -116,9 +114,9 @@ async def livez(_: web.Request) -> web.Response:
 @auth.public
 async def readyz(request: web.Request) -> web.Response:
     """200 when ClickHouse answers its `/ping`, 503 when it does not; never needs a token."""
-    url = request.app["settings"].clickhouse_url.rstrip("/") + "/ping"
+    url = request.app[SETTINGS].clickhouse_url.rstrip("/") + "/ping"
     try:
-        async with request.app["ping"].get(url) as answer:
+        async with request.app[PING].get(url) as answer:
             ok = answer.status == 200
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         log.warning("health check: clickhouse unreachable", error=type(exc).__name__)
@@ -147,7 +145,7 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
     response = await handler(request)
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
-    registry: metrics.Registry = request.app["metrics"]
+    registry: metrics.Registry = request.app[METRICS]
     status = "client_disconnected" if request.get("client_disconnected") else response.status
     registry.counter("trilha_query_requests_total", "").inc(route=route, method=request.method, status=status)
     registry.histogram("trilha_query_request_seconds", "").observe(time.perf_counter() - started, route=route)
@@ -160,7 +158,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
                        query_port=args.port or settings.query_port)
     logs.configure(settings.log_level, settings.log_format, component="query")
     ensure_port_free(settings.query_host, settings.query_port, "the query service (TRILHA_QUERY_PORT)")
-    asyncio.run(deps.require_clickhouse(settings))
+    asyncio.run(netcheck.require_clickhouse(settings))
     log.info("query service starting", host=settings.query_host, port=settings.query_port)
     try:
         web.run_app(create_app(settings), host=settings.query_host, port=settings.query_port,

@@ -41,40 +41,36 @@ class ApiError(Exception):
 
     status = 400
 
+    def __init_subclass__(cls, status: int | None = None, **kwargs: Any) -> None:
+        """`class NotFound(ApiError, status=404)`: the HTTP status goes with the class's name."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     def __init__(self, message: str, parameter: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.parameter = parameter
 
 
-class BadRequest(ApiError):
+class BadRequest(ApiError, status=400):
     """400: a parameter is missing, malformed or not allowed here; `parameter` names it."""
 
-    status = 400
 
-
-class Unauthorized(ApiError):
+class Unauthorized(ApiError, status=401):
     """401: no token, a malformed one, an unknown one or a revoked one."""
 
-    status = 401
 
-
-class NotFound(ApiError):
+class NotFound(ApiError, status=404):
     """404: nothing the caller may see exists under that name."""
 
-    status = 404
 
-
-class Unavailable(ApiError):
+class Unavailable(ApiError, status=503):
     """503: the service cannot answer this now (e.g. a search ran out of its time budget)."""
 
-    status = 503
 
-
-class TooManyRequests(ApiError):
+class TooManyRequests(ApiError, status=429):
     """429: a fair-use limit was reached; `retry_after` (seconds) goes out as `Retry-After`."""
-
-    status = 429
 
     def __init__(self, message: str, retry_after: float, parameter: str | None = None) -> None:
         super().__init__(message, parameter)

@@ -88,20 +88,6 @@ def integer(params: Mapping[str, Any], name: str, low: int, high: int, default: 
     return value
 
 
-def boolean(params: Mapping[str, Any], name: str, default: bool = False) -> bool:
-    """true/false, also as the query-string words true/false/1/0."""
-    value = params.get(name)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in {"true", "1", "yes"}:
-            return True
-        if lowered in {"false", "0", "no"}:
-            return False
-        raise BadRequest(f"{name} must be true or false, not {shown(value)}", name)
-    value = optional({name: value}, name, bool)
-    return default if value is None else value
-
-
 def string_map(params: Mapping[str, Any], name: str, max_items: int, max_key: int, max_value: int) -> dict[str, str]:
     """An object of string → string (e.g. Tags), non-empty, with bounded sizes."""
     value = optional(params, name, dict)

@@ -7,12 +7,12 @@ import asyncio
 
 from schemas import cluster, migrations
 from services.runtime import clients
-from services.runtime.deps import require_clickhouse, require_kafka
+from services.runtime.netcheck import require_clickhouse, require_kafka
 from services.runtime.settings import Settings
 
 
 async def prepare(settings: Settings) -> list[str]:
-    """Migrations and topics; every process that needs them may call this (it is idempotent)."""
+    """Migrations and topics, for `trilha migrate` and `trilha up` (idempotent: safe to run again)."""
     await require_clickhouse(settings)
     await require_kafka(settings)
     layout, applied = cluster.layout(settings), []

@@ -1,7 +1,9 @@
 """Applies the ClickHouse migrations in `schemas/clickhouse/` in order, each once.
 
-Applied migrations are recorded in `trilha_migrations`, so every process can call this at
-start-up; statements are idempotent (`IF NOT EXISTS`) so a run cut short is safe to repeat.
+Only `trilha migrate` applies them (`trilha up` runs it before starting ingest and query); the
+services never migrate, they check their tables exist and name `trilha migrate` when one is
+missing. Applied migrations are recorded in `trilha_migrations`, so running it again is harmless;
+statements are idempotent (`IF NOT EXISTS`) so a run cut short is safe to repeat.
 
 One set of files serves every layout (`Layout`), so the schema cannot drift between what the
 tests run and what is deployed:

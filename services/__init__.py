@@ -1,0 +1,1 @@
+"""What is not ingest or query: the runtime every process shares, the gateway kit, the single-machine stack."""

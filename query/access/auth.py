@@ -25,6 +25,7 @@ from query.access import tokens
 from query.access.fair_use import Buckets
 from query.access.known_tokens import KnownTokenIds
 from query.errors import TooManyRequests, Unauthorized
+from query.state import CH, METRICS
 from services.runtime.settings import Settings
 
 CACHE_SECONDS = 5.0
@@ -70,6 +71,9 @@ class Gate:
     per_token: Buckets
 
 
+AUTH_GATE = web.AppKey("auth_gate", Gate)
+
+
 def public(handler: Handler) -> Handler:
     """Mark a handler that answers without a token (health, metrics, the console page)."""
     handler.trilha_public = True  # type: ignore[attr-defined]
@@ -100,10 +104,10 @@ async def _row(request: web.Request, gate: Gate, token_id: str) -> tokens.TokenR
     cached = gate.rows.get(token_id)
     if cached is not None:
         return cached[0]
-    ch, refreshes = request.app["ch"], gate.known.refreshes
+    ch, refreshes = request.app[CH], gate.known.refreshes
     exists = await gate.known.exists(ch, token_id)
     row = await tokens.lookup(ch, token_id) if exists else None
-    lookups = request.app["metrics"].counter("trilha_query_token_lookups_total", "")
+    lookups = request.app[METRICS].counter("trilha_query_token_lookups_total", "")
     lookups.inc(gate.known.refreshes - refreshes, kind="ids")
     lookups.inc(1 if exists else 0, kind="row")
     gate.rows.put(token_id, row)
@@ -142,7 +146,7 @@ def _guess_budget(request: web.Request, gate: Gate, token: str) -> bool:
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if getattr(request.match_info.handler, "trilha_public", False) or request.match_info.http_exception:
         return await handler(request)
-    gate: Gate = request.app["auth_gate"]
+    gate: Gate = request.app[AUTH_GATE]
     token = _presented(request)
     charged = _guess_budget(request, gate, token)
     verdict = await _verdict(request, gate, token)
@@ -163,6 +167,6 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
 
 def setup(app: web.Application, settings: Settings) -> None:
     """Give `app` the caches and budgets the middleware uses."""
-    app["auth_gate"] = Gate(_Rows(), KnownTokenIds(settings.query_unknown_token_s), {},
+    app[AUTH_GATE] = Gate(_Rows(), KnownTokenIds(settings.query_unknown_token_s), {},
                             Buckets(settings.query_auth_failure_rate, settings.query_auth_failure_burst),
                             Buckets(settings.query_token_rate, settings.query_token_burst))

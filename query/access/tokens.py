@@ -20,7 +20,7 @@ from datetime import datetime
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from services.runtime import clients, deps
+from services.runtime import clients, netcheck
 from services.runtime.settings import ConfigError, Settings
 
 PREFIX = "trl_"
@@ -116,7 +116,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    await deps.require_clickhouse(settings)
+    await netcheck.require_clickhouse(settings)
     ch = await clients.clickhouse(settings)
     try:
         await _require_table(ch)

@@ -19,16 +19,15 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from query.calls.keyset import Key
 from query.errors import BadRequest
 
 _VERSION = 1
 _MAX_LENGTH = 4096
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def scope(company_id: str, kind: str, params: Mapping[str, Any]) -> str:
@@ -72,27 +71,17 @@ def verify(token: str, secret: str, parameter: str = "Cursor") -> dict[str, Any]
     return orjson.loads(_unb64(body))
 
 
-def keyset(timestamp: datetime, query_id: str) -> dict[str, Any]:
-    """The payload marking the last row of a page newest-first: (timestamp in ms, query_id)."""
-    return keyset_millis((timestamp - _EPOCH) // timedelta(milliseconds=1), query_id)
+def keyset(key: Key) -> dict[str, Any]:
+    """The payload marking the last row of a page newest-first: its (timestamp in ms, query_id)."""
+    return {"t": key.timestamp_ms, "q": key.query_id}
 
 
-def keyset_millis(timestamp_ms: int, query_id: str) -> dict[str, Any]:
-    return {"t": timestamp_ms, "q": query_id}
-
-
-def keyset_position(payload: dict[str, Any], parameter: str = "Cursor") -> tuple[datetime, str]:
-    """(timestamp, query_id) from a `keyset` payload."""
-    millis, query_id = keyset_values(payload, parameter)
-    return _EPOCH + timedelta(milliseconds=millis), query_id
-
-
-def keyset_values(payload: dict[str, Any], parameter: str = "Cursor") -> tuple[int, str]:
-    """(timestamp in ms, query_id) from a `keyset` payload; signed, but still checked for shape."""
+def position(payload: dict[str, Any], parameter: str = "Cursor") -> Key:
+    """The key a `keyset` payload marks; signed, but still checked for shape."""
     millis, query_id = payload.get("t"), payload.get("q")
     if not isinstance(millis, int) or isinstance(millis, bool) or not isinstance(query_id, str):
         raise _invalid(parameter)
-    return millis, query_id
+    return Key(millis, query_id)
 
 
 def _invalid(parameter: str) -> BadRequest:

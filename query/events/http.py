@@ -16,11 +16,14 @@ from aiohttp import web
 from query import parsing
 from query.access import auth
 from query.access.fair_use import Budgeted
+from query.access.tenant import TenantScope
 from query.calls import cursor
+from query.calls.keyset import Key
 from query.errors import BadRequest, NotFound, error_shape, json_response
 from query.events import params as events_params
 from query.events import store as events_store
 from query.events.params import EventsRequest
+from query.state import CH, SEARCH_SLOTS, SETTINGS
 
 CURSOR_KIND = "events"
 
@@ -39,12 +42,12 @@ async def events(request: web.Request) -> web.Response:
     who = auth.principal(request)
     wanted = events_params.parse(await parsing.json_object(request))
     if wanted.query_id:
-        return await _by_query_id(request, who.company_id, wanted)
+        return await _by_query_id(request, TenantScope(who.company_id), wanted)
     return await _search(request, who.company_id, wanted)
 
 
-async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
-    record = await events_store.record_by_query_id(request.app["ch"], company, wanted.query_id or "",
+async def _by_query_id(request: web.Request, scope: TenantScope, wanted: EventsRequest) -> web.Response:
+    record = await events_store.record_by_query_id(request.app[CH], scope, wanted.query_id or "",
                                                    wanted.around)
     if record is None:
         raise NotFound("no record with this QueryId: check the id (QueryIds are case-sensitive)", "QueryId")
@@ -54,11 +57,11 @@ async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest
 async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
     """A q/Tags page within the company's fair share: a slot of its own (waiting up to
     TRILHA_QUERY_SLOT_WAIT_S, else 429) and a time budget across the search's queries (503 beyond it)."""
-    settings = request.app["settings"]
+    settings = request.app[SETTINGS]
     if wanted.cursor:
         cursor.verify(wanted.cursor, settings.cursor_secret)  # an altered or foreign cursor costs no query
-    async with request.app["search_slots"].hold(company, settings.query_slot_wait_s):
-        return await _page(Budgeted(request.app["ch"], settings.query_search_budget_s), settings.cursor_secret,
+    async with request.app[SEARCH_SLOTS].hold(company, settings.query_slot_wait_s):
+        return await _page(Budgeted(request.app[CH], settings.query_search_budget_s), settings.cursor_secret,
                            company, wanted)
 
 
@@ -69,17 +72,17 @@ async def _page(ch: Any, secret: str, company: str, wanted: EventsRequest) -> we
     day = wanted.day
     scope = cursor.scope(company, CURSOR_KIND, {"terms": terms, "day": day[0].isoformat() if day else None})
     position = _position(cursor.decode(wanted.cursor, scope, secret), len(terms)) if wanted.cursor else None
-    page = await events_store.search(ch, company, terms, day, wanted.page_size, position)
+    page = await events_store.search(ch, TenantScope(company), terms, day, wanted.page_size, position)
     next_cursor = None
     if page.next is not None:
-        payload = {**cursor.keyset_millis(page.next.timestamp_ms, page.next.query_id), "d": page.next.driver,
+        payload = {**cursor.keyset(Key(page.next.timestamp_ms, page.next.query_id)), "d": page.next.driver,
                    "w": page.next.window}
         next_cursor = cursor.encode(payload, scope, secret)
     return _answer(page.records, next_cursor)
 
 
 def _position(payload: dict[str, Any], terms: int) -> events_store.Position:
-    millis, query_id = cursor.keyset_values(payload)
+    millis, query_id = cursor.position(payload)
     driver, window = payload.get("d"), payload.get("w")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (driver, window)) \
             or not 0 <= driver < terms or not 0 <= window < len(events_store.WINDOWS):

@@ -11,46 +11,30 @@ Read paths, all within one company (the caller's) and all reading by sorting key
   below it, so a page costs the same at page 1 and page 1,000 (no OFFSET) and as history grows;
   candidates are then fetched from `calls` by key, and with several terms only rows carrying all
   of them are kept.
-Duplicates not yet merged away are dropped with `LIMIT 1 BY`.
+Every statement is tenant-checked (`query.access.tenant`): each table is followed by
+`WHERE company_id = {company:String}`. The keyset, the record columns and the rule that drops
+duplicates not merged yet are the ones every reader of `calls` shares (`query.calls`).
 """
 
 from __future__ import annotations
 
-from functools import cache
+from query.access.tenant import CONDITION
+from query.calls import keyset, records
 
-from schemas import call_record_schema
-
-# Timestamps travel as integer milliseconds: exact, and free of any client-side timezone handling.
-_TS = "fromUnixTimestamp64Milli({%s:Int64}, 'UTC')"
+_TS = keyset.TS
 ROW_TERMS = ("arrayConcat(trilha_q_terms(q), "
              "arrayMap((k, v) -> trilha_tag_term(k, v), mapKeys(tags), mapValues(tags)))")
-SETTINGS = {"output_format_json_quote_64bit_integers": 0, "max_execution_time": 30}
-
-
-@cache
-def record_columns() -> str:
-    """Every contract field in the contract's order (timestamp as `timestamp_ms`, ip as `ip_text`)."""
-    exprs = []
-    for name in call_record_schema()["properties"]:
-        if name == "timestamp":
-            exprs.append("toUnixTimestamp64Milli(timestamp) AS timestamp_ms")
-        elif name == "ip":
-            exprs.append("trilha_ip_text(ip) AS ip_text")
-        else:
-            exprs.append(name)
-    return ", ".join(exprs)
 
 
 def _select(where: str) -> str:
-    return (f"SELECT {record_columns()} FROM calls WHERE company_id = {{company:String}} AND {where} "
-            "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY query_id")
+    return f"SELECT {records.columns()} FROM calls WHERE {CONDITION} AND {where} {keyset.ORDER}"
 
 
 def query_id_timestamps() -> str:
     """When a QueryId's call happened, from the QueryId → timestamp table (one row, but a gateway
     that re-sent a call with another timestamp may have left two)."""
     return ("SELECT DISTINCT toUnixTimestamp64Milli(timestamp) FROM call_ids "
-            "WHERE company_id = {company:String} AND query_id = {query_id:String} LIMIT 16")
+            "WHERE " + CONDITION + " AND query_id = {query_id:String} LIMIT 16")
 
 
 def by_query_id_between() -> str:
@@ -73,8 +57,7 @@ def _term_bounds(after: bool, lo: bool, hi: bool) -> str:
     """
     clauses = []
     if after:
-        clauses.append(f"timestamp <= {_TS % 'after_ts'} "
-                       f"AND (timestamp < {_TS % 'after_ts'} OR query_id < {{after_id:String}})")
+        clauses.append(keyset.after())
     if lo:
         clauses.append(f"timestamp >= {_TS % 'lo'}")
     if hi:
@@ -85,15 +68,16 @@ def _term_bounds(after: bool, lo: bool, hi: bool) -> str:
 def term_counts(terms: int, lo: bool, hi: bool) -> str:
     """Rows of each term in the window, counted up to {cap}: enough to pick the rarest term."""
     parts = [f"SELECT {n} AS term_index, count() AS rows FROM (SELECT 1 FROM call_terms "
-             f"WHERE company_id = {{company:String}} AND term = {{term{n}:String}}{_term_bounds(False, lo, hi)} "
+             f"WHERE {CONDITION} AND term = {{term{n}:String}}{_term_bounds(False, lo, hi)} "
              "LIMIT {cap:UInt32})" for n in range(terms)]
     return " UNION ALL ".join(parts)
 
 
 def _driver_keys(after: bool, lo: bool, hi: bool, columns: str = "timestamp, query_id") -> str:
-    return (f"SELECT {columns} FROM call_terms WHERE company_id = {{company:String}} "
+    """Distinct keys of the term index (the walk counts them, so an unmerged copy must not count)."""
+    return (f"SELECT {columns} FROM call_terms WHERE {CONDITION} "
             f"AND term = {{driver:String}}{_term_bounds(after, lo, hi)} "
-            "ORDER BY timestamp DESC, query_id DESC LIMIT 1 BY timestamp, query_id LIMIT {candidates:UInt32}")
+            f"{keyset.ORDER} LIMIT 1 BY timestamp, query_id LIMIT {{candidates:UInt32}}")
 
 
 def driver_keys(after: bool, lo: bool, hi: bool) -> str:

@@ -10,10 +10,12 @@ import re
 from aiohttp import web
 
 from query.access.auth import principal
+from query.access.tenant import TenantScope
 from query.errors import BadRequest, NotFound, json_response, shown
 from query.gateways.store import completeness
 from query.parsing import integer, reject_unknown
 from query.reports.filters import single_values
+from query.state import CH
 from schemas import call_record_schema
 
 DEFAULT_GAPS, MAX_GAPS = 100, 1000
@@ -30,7 +32,7 @@ def _max_gaps(request: web.Request) -> int:
 async def all_gateways(request: web.Request) -> web.Response:
     """Every gateway that numbered a record of the caller's company, by id."""
     max_gaps = _max_gaps(request)
-    found = await completeness(request.app["ch"], principal(request).company_id, max_gaps)
+    found = await completeness(request.app[CH], TenantScope(principal(request).company_id), max_gaps)
     return json_response({"gateways": [g.describe() for g in found]})
 
 
@@ -41,7 +43,7 @@ async def one_gateway(request: web.Request) -> web.Response:
         raise BadRequest(f"gateway id {shown(gateway_id)} is not one: letters, digits and . _ : @ -, "
                          f"at most {_ID['maxLength']}", "gateway_id")
     max_gaps = _max_gaps(request)
-    found = await completeness(request.app["ch"], principal(request).company_id, max_gaps, gateway_id)
+    found = await completeness(request.app[CH], TenantScope(principal(request).company_id), max_gaps, gateway_id)
     if not found:
         raise NotFound(f"no numbered record of gateway {shown(gateway_id)} is stored for your company",
                        "gateway_id")

@@ -10,8 +10,9 @@
    the first 2 * max_gaps + 2 short blocks of a gateway (enough for its first max_gaps gaps), so
    the cost of an answer does not grow with how broken a gateway's history is.
 
-Every query carries the caller's company as a bound parameter; a gateway's numbers are counted
-per company, so a company sees its own records' sequence and nothing of another's.
+Every query is a `TenantScope` statement (the caller's company, bound, checked by the tenant
+guard); a gateway's numbers are counted per company, so a company sees its own records' sequence
+and nothing of another's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
+from query.access.tenant import TenantScope
 from query.gateways.gaps import Blocks, Completeness, Range, assemble
 
 
@@ -70,19 +73,19 @@ FROM (
 """
 
 
-async def completeness(ch: AsyncClient, company: str, max_gaps: int, gateway: str = "") -> list[Completeness]:
-    """Every gateway of `company` (or the one named), by gateway id."""
-    params: dict[str, Any] = {"company": company, "gateway": gateway}
-    summary = (await ch.query(SUMMARY, parameters=params)).named_results()
+async def completeness(ch: AsyncClient, scope: TenantScope, max_gaps: int, gateway: str = "") -> list[Completeness]:
+    """Every gateway of the scope's company (or the one named), by gateway id."""
+    params: dict[str, Any] = {"gateway": gateway}
+    summary = (await tenant.query(ch, scope.statement(SUMMARY, params))).named_results()
     rows = [(row, Blocks(row["size"], row["highest"], row["stored"], row["short"], row["present"] or None))
             for row in summary]
-    found = await _gaps(ch, params, [(row["gateway_id"], blocks) for row, blocks in rows], max_gaps)
+    found = await _gaps(ch, scope, params, [(row["gateway_id"], blocks) for row, blocks in rows], max_gaps)
     return [assemble(row["gateway_id"], blocks, found.get(row["gateway_id"], {}), max_gaps,
                      _iso(row["last_call_ms"])) for row, blocks in rows]
 
 
-async def _gaps(ch: AsyncClient, params: dict[str, Any], gateways: list[tuple[str, Blocks]], max_gaps: int
-                ) -> dict[str, dict[int, tuple[list[Range], bool]]]:
+async def _gaps(ch: AsyncClient, scope: TenantScope, params: dict[str, Any], gateways: list[tuple[str, Blocks]],
+                max_gaps: int) -> dict[str, dict[int, tuple[list[Range], bool]]]:
     short = [(gid, blocks) for gid, blocks in gateways if blocks.short]
     if not short:
         return {}
@@ -90,7 +93,7 @@ async def _gaps(ch: AsyncClient, params: dict[str, Any], gateways: list[tuple[st
              "wanted": [(gid, block) for gid, blocks in short for block in blocks.to_read(max_gaps)],
              "tops": [blocks.highest for _, blocks in short]}
     found: dict[str, dict[int, tuple[list[Range], bool]]] = {}
-    for row in (await ch.query(GAPS, parameters=query)).named_results():
+    for row in (await tenant.query(ch, scope.statement(GAPS, query))).named_results():
         ranges = [(int(a), int(b)) for a, b in row["ranges"]]
         found.setdefault(row["gateway_id"], {})[row["block"]] = (ranges, bool(row["more"]))
     return found

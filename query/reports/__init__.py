@@ -1,0 +1,1 @@
+"""The API logs report: its HTTP API, CSV and print views, stats, and scheduled reports."""

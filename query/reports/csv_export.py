@@ -21,10 +21,13 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
+from query.access.tenant import TenantScope
 from query.errors import BadRequest, shown
 from query.reports import sql
 from query.reports.fields import labels, word
-from query.reports.filters import ReportFilter, View, fold
+from query.reports.filters import ReportFilter, View
+from services.runtime.settings import yes_no
 
 BOM = "\ufeff".encode()
 SEPARATORS = {";": ";", ",": ",", "tab": "\t", "\t": "\t", "|": "|"}
@@ -48,10 +51,10 @@ def parse_options(params: Mapping[str, Any]) -> CsvOptions:
             raise BadRequest(f"sep must be one of ; , | or tab, not {shown(sep_text)}", "sep")
     bom = True
     if bom_text not in (None, ""):
-        folded = fold(str(bom_text)) if not isinstance(bom_text, bool) else ("true" if bom_text else "false")
-        if folded not in {"true", "false", "1", "0", "yes", "no", "sim", "nao"}:
+        answer = bom_text if isinstance(bom_text, bool) else yes_no(str(bom_text))
+        if answer is None:
             raise BadRequest(f"bom must be true or false, not {shown(bom_text)}", "bom")
-        bom = folded in {"true", "1", "yes", "sim"}
+        bom = answer
     return CsvOptions(sep, bom)
 
 
@@ -66,18 +69,18 @@ def file_name(lang: str, moment: datetime) -> str:
     return f"{word('file_name', lang)}_{moment.strftime('%Y-%m-%d_%H%M')}.csv"
 
 
-async def stream(ch: AsyncClient, flt: ReportFilter, company_id: str, view: View,
+async def stream(ch: AsyncClient, flt: ReportFilter, scope: TenantScope, view: View,
                  options: CsvOptions) -> AsyncIterator[bytes]:
     """Header, then the engine's CSV chunks as they arrive; closing the iterator cancels the query.
 
     The query is started before the header is yielded, so a caller that takes the first chunk
     before answering still turns a failing query into an error response instead of a cut file.
     """
-    stmt = sql.rendered(flt, company_id, view.lang, view.tz.key)
+    stmt = sql.rendered(scope, flt, view.lang, view.tz.key)
     settings = {"format_csv_delimiter": options.sep, "output_format_csv_crlf_end_of_line": 1,
                 "max_execution_time": 0, "max_threads": 1}  # one core: an export is never short of time,
     #                                                         the other companies' lookups are
-    source = await ch.raw_stream(stmt.sql, parameters=stmt.params, settings=settings, fmt="CSV")
+    source = await tenant.raw_stream(ch, stmt, settings, fmt="CSV")
     async with source:
         yield header(view.lang, options)
         async for chunk in source:

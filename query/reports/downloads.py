@@ -17,6 +17,7 @@ from query.errors import NotFound
 from query.parsing import reject_unknown
 from query.reports import runs
 from query.reports.filters import single_values
+from query.state import CH, SETTINGS
 
 
 async def download(request: web.Request) -> web.FileResponse:
@@ -28,8 +29,8 @@ async def download(request: web.Request) -> web.FileResponse:
     found = []
     if runs.RUN_ID.match(run_id):
         at = datetime.fromtimestamp(int(run_id) / 1000, UTC)
-        found = await runs.history(request.app["ch"], company, schedule.schedule_id, 1, scheduled_for=at)
-    path = runs.delivered_file(request.app["settings"], company, found[0]) if found else None
+        found = await runs.history(request.app[CH], company, schedule.schedule_id, 1, scheduled_for=at)
+    path = runs.delivered_file(request.app[SETTINGS], company, found[0]) if found else None
     if path is None:
         raise NotFound(f"run {run_id!r} of this schedule delivered no file to a directory that is still there",
                        "run")

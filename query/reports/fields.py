@@ -56,8 +56,3 @@ def filter_label(key: str, lang: str) -> str:
         if item["key"] == key:
             return item["label"][lang]
     return key
-
-
-def json_keys() -> tuple[str, ...]:
-    """Contract property names a JSON row carries, in column order (Cliente carries name and username)."""
-    return tuple(source for f in fields() for source in f.sources)

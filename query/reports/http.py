@@ -19,11 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from query.access.auth import principal
+from query.access.tenant import TenantScope
 from query.errors import ApiError, BadRequest, NotFound, json_response, shown
 from query.parsing import integer, json_object, reject_unknown
-from query.reports import csv_export, egress, egress_guard, newest, page, print_view, schedules, sql, stats
-from query.reports.filters import FILTER_NAMES, VIEW_NAMES, View, parse_filter, parse_view, single_values
+from query.reports import csv_export, egress, egress_guard, page, print_view, schedules, stats
+from query.reports.filters import FILTER_NAMES, VIEW_NAMES, ReportFilter, View, parse_filter, parse_view, single_values
 from query.reports.schedules import Schedule
+from query.state import CH, EXPORT_SLOTS, SEARCH_SLOTS, SETTINGS
 
 PAGE_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "page_size", "cursor")
 CSV_PARAMS = (*FILTER_NAMES, *VIEW_NAMES, "sep", "bom")
@@ -33,10 +35,8 @@ _SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
 _CREATING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-class TooManySchedules(ApiError):
+class TooManySchedules(ApiError, status=409):
     """409: the company has as many schedules as TRILHA_REPORT_SCHEDULES_MAX allows."""
-
-    status = 409
 
 
 MAX_CURSOR = 4096
@@ -44,7 +44,7 @@ MAX_CURSOR = 4096
 
 def _slot_wait(request: web.Request) -> float:
     """How long a report query waits for one of its company's slots before it is a 429."""
-    return request.app["settings"].query_slot_wait_s
+    return request.app[SETTINGS].query_slot_wait_s
 
 
 def _cursor(params: dict[str, str]) -> str | None:
@@ -55,35 +55,32 @@ def _cursor(params: dict[str, str]) -> str | None:
     return raw.strip() or None
 
 
-def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+def _search(request: web.Request, allowed: tuple[str, ...]) -> tuple[dict[str, str], View, ReportFilter, str]:
+    """What every report read starts from: its parameters (none but `allowed`), the view, the filter
+    and the caller's company (from the token, never from the request)."""
     params = single_values(request.query)
     reject_unknown(params, allowed)
-    return params
+    view = parse_view(params)
+    return params, view, parse_filter(params, view.tz), principal(request).company_id
 
 
 async def api_logs(request: web.Request) -> web.Response:
     """GET /reports/api-logs: one page, newest first, `next_cursor` to the following page."""
-    params = _params(request, PAGE_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, PAGE_PARAMS)
     size = integer(params, "page_size", 1, page.MAX_PAGE_SIZE, page.DEFAULT_PAGE_SIZE)
-    company = principal(request).company_id
-    secret = request.app["settings"].cursor_secret
+    secret = request.app[SETTINGS].cursor_secret
     after = page.position(_cursor(params), flt, company, secret)
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await page.fetch(request.app["ch"], flt, company, size, after, secret))
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
+        return json_response(await page.fetch(request.app[CH], flt, TenantScope(company), size, after, secret))
 
 
 async def api_logs_csv(request: web.Request) -> web.StreamResponse:
     """GET /reports/api-logs.csv: every matching row, streamed."""
-    params = _params(request, CSV_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, CSV_PARAMS)
     options = csv_export.parse_options(params)
-    company = principal(request).company_id
-    async with request.app["export_slots"].hold(company):  # no waiting: beyond the cap, 429 at once
-        return await _stream_csv(request, csv_export.stream(request.app["ch"], flt, company, view, options),
-                                 view)
+    async with request.app[EXPORT_SLOTS].hold(company):  # no waiting: beyond the cap, 429 at once
+        return await _stream_csv(request, csv_export.stream(request.app[CH], flt, TenantScope(company), view,
+                                                            options), view)
 
 
 async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: View) -> web.StreamResponse:
@@ -104,14 +101,9 @@ async def _stream_csv(request: web.Request, chunks: AsyncIterator[bytes], view: 
 
 async def api_logs_print(request: web.Request) -> web.Response:
     """GET /reports/api-logs/print: printable HTML of the newest rows, up to the print limit."""
-    params = _params(request, PRINT_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
-    company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        found = await newest.rows(
-            request.app["ch"], lambda limit, key: sql.rendered_page(flt, company, view.lang, view.tz.key, limit, key),
-            print_view.PRINT_LIMIT + 1)
+    params, view, flt, company = _search(request, PRINT_PARAMS)
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
+        found = await print_view.newest_rows(request.app[CH], TenantScope(company), flt, view)
     html = print_view.render(found, params, view, datetime.now(UTC))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": print_view.CSP, "Cache-Control": "no-store",
@@ -120,13 +112,10 @@ async def api_logs_print(request: web.Request) -> web.Response:
 
 async def api_logs_stats(request: web.Request) -> web.Response:
     """GET /reports/api-logs/stats: totals, by status class, by resource, per bucket, p50/p95."""
-    params = _params(request, STATS_PARAMS)
-    view = parse_view(params)
-    flt = parse_filter(params, view.tz)
+    params, view, flt, company = _search(request, STATS_PARAMS)
     bucket = stats.bucket_size(flt, params.get("bucket", "").strip() or None)
-    company = principal(request).company_id
-    async with request.app["search_slots"].hold(company, _slot_wait(request)):
-        return json_response(await stats.compute(request.app["ch"], flt, company, view, bucket))
+    async with request.app[SEARCH_SLOTS].hold(company, _slot_wait(request)):
+        return json_response(await stats.compute(request.app[CH], flt, TenantScope(company), view, bucket))
 
 
 async def create_schedule(request: web.Request) -> web.Response:
@@ -134,12 +123,12 @@ async def create_schedule(request: web.Request) -> web.Response:
     webhook, its signing secret (shown this once). A webhook must pass the egress policy, DNS
     answer included; a company has at most `report_schedules_max` schedules."""
     reject_unknown(single_values(request.query), ())
-    settings = request.app["settings"]
+    settings = request.app[SETTINGS]
     rules = egress.policy(settings)
     spec = schedules.parse_spec(await json_object(request), rules)
     if spec["destination"]["type"] == "webhook":
         await egress_guard.check_destination(spec["destination"]["url"], rules)
-    caller, ch = principal(request), request.app["ch"]
+    caller, ch = principal(request), request.app[CH]
     lock = _CREATING.setdefault(caller.company_id, asyncio.Lock())
     async with lock:  # one creation at a time per company, so the cap cannot be raced past
         if len(await schedules.list_for(ch, caller.company_id)) >= settings.report_schedules_max:
@@ -155,7 +144,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 async def list_schedules(request: web.Request) -> web.Response:
     """GET /reports/schedules: the company's schedules with their next and last runs."""
     reject_unknown(single_values(request.query), ())
-    ch, company = request.app["ch"], principal(request).company_id
+    ch, company = request.app[CH], principal(request).company_id
     found = await schedules.list_for(ch, company)
     last: dict[str, schedules.RunState] = {}
     for state in await schedules.run_states(ch, company):
@@ -168,7 +157,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
     """DELETE /reports/schedules/{id}: 204; 404 when the company has no such schedule."""
     schedule_id = request.match_info["schedule_id"]
     if not _SCHEDULE_ID.match(schedule_id) or not await schedules.delete(
-            request.app["ch"], principal(request).company_id, schedule_id):
+            request.app[CH], principal(request).company_id, schedule_id):
         raise NotFound(f"no schedule {shown(schedule_id)} for this token's company", "id")
     return web.Response(status=204)
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
+from typing import Any
 
+from query.access.tenant import TenantScope
+from query.calls import newest, records
+from query.calls.keyset import Key
+from query.reports import sql
 from query.reports.fields import fields, filter_label, word
-from query.reports.filters import FILTER_NAMES, View
+from query.reports.filters import FILTER_NAMES, ReportFilter, View
 
 PRINT_LIMIT = 1000
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -39,6 +44,16 @@ thead { display: table-header-group; }
   .note { break-inside: avoid; }
 }
 """
+
+
+async def newest_rows(ch: Any, tenant: TenantScope, flt: ReportFilter, view: View,
+                      limit: int = PRINT_LIMIT + 1) -> list[list[str]]:
+    """Up to `limit` rows newest first, each record once, each column as the CSV shows it."""
+    async def read(count: int, after: Key | None) -> list[list[Any]]:
+        statement = sql.rendered_page(tenant, flt, view.lang, view.tz.key, count, after)
+        return await records.compact_rows(ch, statement, sql.READ_SETTINGS)
+
+    return [row[:-2] for row in await newest.rows(read, lambda row: Key(row[-2], row[-1]), limit)]
 
 
 def render(rows: Sequence[Sequence[str]], applied: Mapping[str, str], view: View, generated: datetime,

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
+from query.access.tenant import TenantScope
+from query.calls.keyset import millis
 from query.reports import csv_export, delivery, sql
 from query.reports.fields import word
 from query.reports.filters import ReportFilter, View
@@ -25,7 +28,7 @@ async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: d
     """Write the CSV for the run's period to a spool file, then deliver it; (rows, bytes, target)."""
     flt = schedule.report_filter(*period)
     view = View(schedule.recurrence.tz, schedule.spec.get("lang", "pt"))
-    spool = delivery.base_dir(settings) / ".spool" / f"{schedule.schedule_id}-{_millis(at)}.csv"
+    spool = delivery.base_dir(settings) / ".spool" / f"{schedule.schedule_id}-{millis(at)}.csv"
     spool.parent.mkdir(parents=True, exist_ok=True)
     try:
         size = await _spool(ch, schedule, flt, view, spool)
@@ -35,7 +38,7 @@ async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: d
         if dest.kind == "directory":
             target = await asyncio.to_thread(delivery.to_directory, settings, schedule.company_id, dest, spool, name)
         else:
-            headers = {"Idempotency-Key": f"{schedule.schedule_id}-{_millis(at)}",
+            headers = {"Idempotency-Key": f"{schedule.schedule_id}-{millis(at)}",
                        "X-Trilha-Schedule-Id": schedule.schedule_id, "X-Trilha-Scheduled-For": sql.utc_seconds(at),
                        "X-Trilha-Period-From": sql.utc_seconds(period[0]),
                        "X-Trilha-Period-Until": sql.utc_seconds(period[1]),
@@ -50,7 +53,7 @@ async def produce(settings: Settings, ch: AsyncClient, schedule: Schedule, at: d
 async def _spool(ch: AsyncClient, schedule: Schedule, flt: ReportFilter, view: View, spool: Path) -> int:
     size = 0
     with spool.open("wb") as out:
-        async with aclosing(csv_export.stream(ch, flt, schedule.company_id, view, schedule.csv)) as chunks:
+        async with aclosing(csv_export.stream(ch, flt, TenantScope(schedule.company_id), view, schedule.csv)) as chunks:
             async for chunk in chunks:
                 out.write(chunk)
                 size += len(chunk)
@@ -58,11 +61,6 @@ async def _spool(ch: AsyncClient, schedule: Schedule, flt: ReportFilter, view: V
 
 
 async def _count(ch: AsyncClient, schedule: Schedule, flt: ReportFilter) -> int:
-    cond = sql.where(flt, schedule.company_id)
-    result = await ch.query(f"SELECT uniqExact(query_id) FROM calls WHERE {cond.sql}", parameters=cond.params)
+    count = sql.over_calls(TenantScope(schedule.company_id), flt, "uniqExact(query_id)")
+    result = await tenant.query(ch, count)
     return int(result.result_rows[0][0])
-
-
-def _millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-

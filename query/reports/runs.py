@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
 from query.access.auth import principal
+from query.access.tenant import CONDITION, TenantScope
 from query.errors import NotFound, json_response
 from query.parsing import integer, reject_unknown
 from query.reports import delivery, schedules, sql
 from query.reports.filters import single_values
+from query.reports.sql import utc
+from query.state import CH, SETTINGS
 from services.runtime.settings import Settings
 
 SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -53,18 +57,18 @@ class Run:
 async def history(ch: AsyncClient, company_id: str, schedule_id: str, limit: int = DEFAULT_RUNS,
                   scheduled_for: datetime | None = None) -> list[Run]:
     """Newest first; with `scheduled_for`, only that run."""
-    params: dict[str, Any] = {"company": company_id, "id": schedule_id, "limit": limit}
+    params: dict[str, Any] = {"id": schedule_id, "limit": limit}
     only = ""
     if scheduled_for is not None:
         only = " AND scheduled_for = {at:DateTime64(3, 'UTC')}"
-        params["at"] = scheduled_for.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    result = await ch.query(
+        params["at"] = sql.ch_time(scheduled_for)
+    result = await tenant.query(ch, TenantScope(company_id).statement(
         f"SELECT scheduled_for, argMax(period_from, {_LATEST}), argMax(period_until, {_LATEST}), "
         f"argMax(status, {_LATEST}), max(attempt), argMax(rows, {_LATEST}), argMax(bytes, {_LATEST}), "
         f"argMax(target, {_LATEST}), argMax(error, {_LATEST}), max(recorded_at) FROM report_runs "
-        "WHERE company_id = {company:String} AND schedule_id = {id:String}" + only +
-        " GROUP BY scheduled_for ORDER BY scheduled_for DESC LIMIT {limit:UInt32}", parameters=params)
-    return [Run(_utc(at), _utc(since), _utc(until), status, attempts, rows, size, target, error, _utc(rec))
+        f"WHERE {CONDITION} AND schedule_id = {{id:String}}" + only +
+        " GROUP BY scheduled_for ORDER BY scheduled_for DESC LIMIT {limit:UInt32}", params))
+    return [Run(utc(at), utc(since), utc(until), status, attempts, rows, size, target, error, utc(rec))
             for at, since, until, status, attempts, rows, size, target, error, rec in result.result_rows]
 
 
@@ -113,7 +117,7 @@ async def owned_schedule(request: web.Request) -> schedules.Schedule:
     schedule_id = request.match_info["schedule_id"]
     found = None
     if SCHEDULE_ID.match(schedule_id):
-        found = await schedules.get(request.app["ch"], principal(request).company_id, schedule_id)
+        found = await schedules.get(request.app[CH], principal(request).company_id, schedule_id)
     if found is None:
         raise NotFound(f"no schedule {schedule_id!r} for this token's company", "id")
     return found
@@ -125,14 +129,10 @@ async def list_runs(request: web.Request) -> web.Response:
     reject_unknown(params, ("limit",))
     limit = integer(params, "limit", 1, MAX_RUNS, DEFAULT_RUNS)
     schedule = await owned_schedule(request)
-    company, settings = principal(request).company_id, request.app["settings"]
-    found = await history(request.app["ch"], company, schedule.schedule_id, limit)
+    company, settings = principal(request).company_id, request.app[SETTINGS]
+    found = await history(request.app[CH], company, schedule.schedule_id, limit)
     return json_response({"schedule_id": schedule.schedule_id,
                           "runs": [run_json(settings, company, schedule, run) for run in found]})
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 ROUTES: list[web.RouteDef] = [web.get("/reports/schedules/{schedule_id}/runs", list_runs)]

@@ -16,17 +16,18 @@ from query.parsing import json_object, reject_unknown
 from query.reports import egress, egress_guard, schedules
 from query.reports.filters import single_values
 from query.reports.runs import owned_schedule
+from query.state import CH, SETTINGS
 
 
 async def replace_schedule(request: web.Request) -> web.Response:
     """PUT /reports/schedules/{id}: 200 with the schedule as stored; 404 when the company has no such one."""
     reject_unknown(single_values(request.query), ())
     current = await owned_schedule(request)
-    rules = egress.policy(request.app["settings"])
+    rules = egress.policy(request.app[SETTINGS])
     spec = schedules.parse_spec(await json_object(request), rules)
     if spec["destination"]["type"] == "webhook":
         await egress_guard.check_destination(spec["destination"]["url"], rules)
-    updated = await schedules.update(request.app["ch"], principal(request).company_id, current.schedule_id, spec)
+    updated = await schedules.update(request.app[CH], principal(request).company_id, current.schedule_id, spec)
     if updated is None:
         raise NotFound(f"no schedule {current.schedule_id!r} for this token's company", "id")
     answer = updated.to_json()

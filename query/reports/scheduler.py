@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -36,9 +35,11 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.access import tokens
+from query.access.tenant import SCHEDULER_READS_EVERY_COMPANY
 from query.reports import delivery, egress, recurrence, run_output, schedules
 from query.reports.schedules import RunState, Schedule
-from services.runtime import clients, deps, logs, metrics
+from services.runtime import clients, logs, metrics, netcheck
+from services.runtime.running import until_signalled
 from services.runtime.settings import ConfigError, Settings
 
 log = logs.get("query.reports.scheduler")
@@ -75,9 +76,10 @@ class Scheduler:
     async def tick(self) -> list[asyncio.Task[str]]:
         """Start every run that is due now; returns the tasks started."""
         now = self.clock()
-        active = await schedules.all_active(self.ch)
-        latest = await schedules.latest_scheduled(self.ch)
-        pending = await schedules.run_states(self.ch, pending_only=True)
+        every = SCHEDULER_READS_EVERY_COMPANY  # the one cross-tenant read; each run is then scoped
+        active = await schedules.all_active(self.ch, every)
+        latest = await schedules.latest_scheduled(self.ch, every)
+        pending = await schedules.run_states(self.ch, every, pending_only=True)
         by_id = {s.schedule_id: s for s in active}
         self._cancel_deleted(by_id)
         started: list[asyncio.Task[str]] = []
@@ -225,15 +227,16 @@ def clock_from(now: str | None) -> Clock:
 
 async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) -> int:
     egress.policy(settings)  # a wrong TRILHA_WEBHOOK_ALLOW is one line at start, not a failure per run
-    await deps.require_clickhouse(settings)
+    await netcheck.require_clickhouse(settings)
     ch = await clients.clickhouse(settings)
     registry = metrics.Registry()
-    runner = await _metrics(registry, settings) if settings.metrics_port and not once else None
     scheduler = Scheduler(settings, ch, clock, lease_s, registry)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    async with until_signalled(settings, None if once else registry, log) as stop:
+        return await _tick_until(stop, scheduler, settings, once, ch)
+
+
+async def _tick_until(stop: asyncio.Event, scheduler: Scheduler, settings: Settings, once: bool,
+                      ch: AsyncClient) -> int:
     log.info("scheduler started", runner=scheduler.runner, once=once, reports_dir=str(delivery.base_dir(settings)))
     results: list[str] = []
     try:
@@ -252,8 +255,6 @@ async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) ->
         for task in list(scheduler.inflight.values()):
             task.cancel()
         await asyncio.gather(*scheduler.inflight.values(), return_exceptions=True)
-        if runner is not None:
-            await runner.cleanup()
         await ch.close()
     log.info("scheduler stopped", runner=scheduler.runner)
     if once:
@@ -262,14 +263,6 @@ async def serve(settings: Settings, once: bool, clock: Clock, lease_s: float) ->
         print(f"scheduler: {len(results)} run(s), {delivered} delivered, {stopped} stopped", flush=True)
         return 0 if delivered + stopped == len(results) else 1
     return 0
-
-
-async def _metrics(registry: metrics.Registry, settings: Settings) -> object | None:
-    try:
-        return await metrics.serve(registry, settings.metrics_host, settings.metrics_port)
-    except OSError as exc:
-        log.warning("metrics port unavailable; serving no /metrics", port=settings.metrics_port, error=str(exc))
-        return None
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,13 +22,15 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
+from query.access.tenant import CONDITION, CrossTenant, Statement, TenantScope, cross_tenant
 from query.errors import BadRequest
 from query.reports import delivery, egress, recurrence, signing
 from query.reports.csv_export import CsvOptions, parse_options
 from query.reports.delivery import Destination
 from query.reports.filters import FILTER_NAMES, ReportFilter, parse_filter
 from query.reports.recurrence import Recurrence
-from query.reports.sql import ch_time, utc_seconds
+from query.reports.sql import ch_time, utc, utc_seconds
 
 FORMATS = ("csv",)
 _SPEC_FIELDS = {"name", "filters", "recurrence", "range", "format", "destination", "lang", "csv"}
@@ -192,37 +194,33 @@ async def list_for(ch: AsyncClient, company_id: str) -> list[Schedule]:
     return await _read(ch, company_id, None)
 
 
-async def all_active(ch: AsyncClient) -> list[Schedule]:
-    """Every company's live schedules: only the scheduler process reads across companies, and each
-    run it makes is then scoped to its schedule's own company."""
-    return await _read(ch, None, None)
+async def all_active(ch: AsyncClient, exemption: CrossTenant) -> list[Schedule]:
+    """Every company's live schedules: only the scheduler process reads across companies (under the
+    named exemption it passes), and each run it makes is then scoped to its schedule's own company."""
+    return await _read(ch, exemption, None)
 
 
 async def _write(ch: AsyncClient, schedule: Schedule, deleted: bool, version: datetime) -> None:
-    await ch.command(
+    await tenant.command(ch, TenantScope(schedule.company_id).statement(
         "INSERT INTO report_schedules (company_id, schedule_id, version, deleted, created_at, created_by, spec, "
         "signing_secret) VALUES ({company:String}, {id:String}, {version:DateTime64(6, 'UTC')}, {deleted:UInt8}, "
         "{created:DateTime64(3, 'UTC')}, {by:String}, {spec:String}, {secret:String})",
-        parameters={"company": schedule.company_id, "id": schedule.schedule_id,
-                    "version": version.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    "deleted": int(deleted), "created": ch_time(schedule.created_at), "by": schedule.created_by,
-                    "spec": orjson.dumps(schedule.spec).decode(), "secret": schedule.secret})
+        {"id": schedule.schedule_id, "version": version.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+         "deleted": int(deleted), "created": ch_time(schedule.created_at), "by": schedule.created_by,
+         "spec": orjson.dumps(schedule.spec).decode(), "secret": schedule.secret}))
 
 
-async def _read(ch: AsyncClient, company_id: str | None, schedule_id: str | None) -> list[Schedule]:
-    clauses, params = ["1"], {}
-    if company_id is not None:
-        clauses.append("company_id = {company:String}")
-        params["company"] = company_id
+async def _read(ch: AsyncClient, who: str | CrossTenant, schedule_id: str | None) -> list[Schedule]:
+    """One company's schedules (or one of them), or under an exemption every company's."""
+    where = "WHERE 1" if isinstance(who, CrossTenant) else f"WHERE {CONDITION}"
+    params = {} if schedule_id is None else {"id": schedule_id}
     if schedule_id is not None:
-        clauses.append("schedule_id = {id:String}")
-        params["id"] = schedule_id
-    result = await ch.query(
-        "SELECT company_id, schedule_id, min(created_at), argMax(created_by, version), argMax(spec, version), "
-        "argMax(signing_secret, version), argMax(deleted, version) AS gone FROM report_schedules "
-        f"WHERE {' AND '.join(clauses)} GROUP BY company_id, schedule_id HAVING gone = 0 "
-        "ORDER BY min(created_at), schedule_id", parameters=params)
-    return [Schedule(sid, company, _utc(created), by, orjson.loads(spec), secret)
+        where += " AND schedule_id = {id:String}"
+    sql = ("SELECT company_id, schedule_id, min(created_at), argMax(created_by, version), argMax(spec, version), "
+           f"argMax(signing_secret, version), argMax(deleted, version) AS gone FROM report_schedules {where} "
+           "GROUP BY company_id, schedule_id HAVING gone = 0 ORDER BY min(created_at), schedule_id")
+    result = await tenant.query(ch, _scoped(who, sql, params))
+    return [Schedule(sid, company, utc(created), by, orjson.loads(spec), secret)
             for company, sid, created, by, spec, secret, _ in result.result_rows]
 
 
@@ -230,38 +228,41 @@ async def record_run(ch: AsyncClient, schedule: Schedule, scheduled_for: datetim
                      runner: str, period: tuple[datetime, datetime], rows: int = 0, size: int = 0,
                      target: str = "", error: str = "") -> None:
     """Append one row to the run log; the run's identity is (schedule, scheduled_for)."""
-    await ch.command(
+    await tenant.command(ch, TenantScope(schedule.company_id).statement(
         "INSERT INTO report_runs (company_id, schedule_id, scheduled_for, attempt, status, recorded_at, runner, "
         "period_from, period_until, rows, bytes, target, error) VALUES ({company:String}, {id:String}, "
         "{at:DateTime64(3, 'UTC')}, {attempt:UInt16}, {status:String}, now64(6), {runner:String}, "
         "{since:DateTime64(3, 'UTC')}, {until:DateTime64(3, 'UTC')}, {rows:UInt64}, {bytes:UInt64}, "
         "{target:String}, {error:String})",
-        parameters={"company": schedule.company_id, "id": schedule.schedule_id, "at": ch_time(scheduled_for),
-                    "attempt": attempt, "status": status, "runner": runner, "since": ch_time(period[0]),
-                    "until": ch_time(period[1]), "rows": rows, "bytes": size, "target": target,
-                    "error": error[:2000]})
+        {"id": schedule.schedule_id, "at": ch_time(scheduled_for), "attempt": attempt, "status": status,
+         "runner": runner, "since": ch_time(period[0]), "until": ch_time(period[1]), "rows": rows, "bytes": size,
+         "target": target, "error": error[:2000]}))
 
 
-async def run_states(ch: AsyncClient, company_id: str | None = None, pending_only: bool = False) -> list[RunState]:
-    """The latest record of each run (optionally one company's; optionally only unfinished ones)."""
-    where = "WHERE company_id = {company:String}" if company_id is not None else ""
+async def run_states(ch: AsyncClient, who: str | CrossTenant, pending_only: bool = False) -> list[RunState]:
+    """The latest record of each run: one company's, or under an exemption every company's (the
+    scheduler); optionally only unfinished ones."""
+    where = "" if isinstance(who, CrossTenant) else f"WHERE {CONDITION}"
     having = f"HAVING last_status NOT IN ({', '.join(repr(t) for t in TERMINAL)})" if pending_only else ""
-    result = await ch.query(
+    result = await tenant.query(ch, _scoped(who,
         "SELECT company_id, schedule_id, scheduled_for, argMax(status, (attempt, recorded_at)) AS last_status, "
         "max(attempt), argMax(runner, (attempt, recorded_at)), max(recorded_at), "
         "argMax(rows, (attempt, recorded_at)), argMax(target, (attempt, recorded_at)), "
         f"argMax(error, (attempt, recorded_at)) FROM report_runs {where} "
-        f"GROUP BY company_id, schedule_id, scheduled_for {having} ORDER BY scheduled_for",
-        parameters={"company": company_id} if company_id is not None else {})
-    return [RunState(c, s, _utc(at), status, attempts, runner, _utc(rec), rows, target, error)
+        f"GROUP BY company_id, schedule_id, scheduled_for {having} ORDER BY scheduled_for"))
+    return [RunState(c, s, utc(at), status, attempts, runner, utc(rec), rows, target, error)
             for c, s, at, status, attempts, runner, rec, rows, target, error in result.result_rows]
 
 
-async def latest_scheduled(ch: AsyncClient) -> dict[str, datetime]:
+async def latest_scheduled(ch: AsyncClient, exemption: CrossTenant) -> dict[str, datetime]:
     """Per schedule, the newest scheduled instant that has any run record: occurrences after it are new."""
-    result = await ch.query("SELECT schedule_id, max(scheduled_for) FROM report_runs GROUP BY schedule_id")
-    return {sid: _utc(at) for sid, at in result.result_rows}
+    result = await tenant.query(ch, cross_tenant(
+        exemption, "SELECT schedule_id, max(scheduled_for) FROM report_runs GROUP BY schedule_id"))
+    return {sid: utc(at) for sid, at in result.result_rows}
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _scoped(who: str | CrossTenant, sql: str, params: dict[str, Any] | None = None) -> Statement:
+    """One company's statement, or a read of every company under a named exemption."""
+    if isinstance(who, CrossTenant):
+        return cross_tenant(who, sql, params)
+    return TenantScope(who).statement(sql, params)

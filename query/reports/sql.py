@@ -1,59 +1,52 @@
-"""A `ReportFilter` → ClickHouse SQL whose every value is a bound parameter.
+"""A `ReportFilter` → ClickHouse SQL over `calls`, scoped to the caller's company, whose every value
+is a bound parameter.
 
 The SQL text depends only on *which* filters are present, never on their values, so nothing a
-caller types can change a statement. Every statement starts with the company of the caller's
-token, and reads `calls` newest first over its sorting key (company_id, timestamp, query_id).
-A duplicate that merges have not collapsed yet is never shown twice: the full export de-duplicates
-in the engine (`LIMIT 1 BY timestamp, query_id`); bounded reads (a page, the print view) return
-the key with each row and `query.reports.newest` drops repeats, because `LIMIT 1 BY` stops
-ClickHouse from cutting the ordered read short at the LIMIT (measured: ~200 ms instead of ~35 ms
-for a page over a month of a million records). Searching by client or authorization name goes
+caller types can change a statement. Every statement is built by `over_calls` from the caller's
+`TenantScope` (`WHERE company_id = {company:String} AND <filters>`), and reads `calls` newest first
+over its sorting key (company_id, timestamp, query_id) with the keyset, the record columns and the
+de-duplication rule every reader of `calls` shares (`query.calls`): bounded reads (a page, the
+print view) return the key with each row and `query.calls.newest` drops unmerged copies; the full
+CSV export, which streams the engine's own bytes, has the engine drop them (`LIMIT 1 BY` on the
+same key: a full read has no early stop to lose). Searching by client or authorization name goes
 through `trilha_fold`, the same function that filled `client_folded`/`authorization_folded`, so
 "joao" finds "João".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from query.access.tenant import CONDITION, Statement, TenantScope
+from query.calls import keyset, records
+from query.calls.keyset import Key
 from query.reports.fields import fields, word
 from query.reports.filters import ReportFilter
 
 DT = "DateTime64(3, 'UTC')"
-ORDER = "ORDER BY timestamp DESC, query_id DESC"
-NEWEST_FIRST = f"{ORDER} LIMIT 1 BY timestamp, query_id"
-KEY_COLUMNS = "timestamp AS key_ts, query_id AS key_id"
+READ_SETTINGS = {**records.SETTINGS, "max_execution_time": 60}  # a page or the print view
+# The record fields of a JSON page, in the report's column order.
+PAGE_FIELDS = ("query_id", "client_id", "client_name", "client_username", "authorization_id", "authorization_name",
+               "ip", "resource", "event", "method", "status", "url", "server", "error", "duration_ms", "timestamp")
+KEY_COLUMNS = "toUnixTimestamp64Milli(timestamp), query_id"
 # The address as people write it (a.b.c.d for IPv4 callers), defined once in migration 0006.
 IP_TEXT = "trilha_ip_text(ip)"
 CLIENT_TEXT = ("toValidUTF8(if(client_name != '' AND client_username != '', "
                "concat(client_name, ' (', client_username, ')'), concat(client_name, client_username)))")
 # Text as shown: a String holds bytes, and rows stored before the contract required UTF-8 may hold
-# invalid sequences; shown with U+FFFD in their place, never as an error (the key column, query_id,
-# is kept exact: the keyset cursor seeks on it).
+# invalid sequences; shown with U+FFFD in their place, never as an error.
 _SHOWN = "toValidUTF8({})"
-# JSON rows: contract names and types; the timestamp goes out as ISO 8601.
-JSON_COLUMNS = {
-    "query_id": "query_id", **{name: _SHOWN.format(name) for name in (
-        "client_id", "client_name", "client_username", "authorization_id", "authorization_name")},
-    "ip": IP_TEXT, **{name: _SHOWN.format(name) for name in ("resource", "event", "method")}, "status": "status",
-    "url": _SHOWN.format("url"), "server": _SHOWN.format("server"), "error": "error",
-    "duration_ms": "duration_ms", "timestamp": "timestamp",
-}
-
-
-@dataclass
-class Statement:
-    """SQL text plus the values it binds; `params` is passed as clickhouse-connect `parameters=`."""
-
-    sql: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def shown(column: str) -> str:
     """A String column as text a page can show (invalid UTF-8 as U+FFFD)."""
     return _SHOWN.format(column)
+
+
+def utc(moment: datetime) -> datetime:
+    """A DateTime64 read from ClickHouse (naive means UTC) as an aware UTC datetime."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def utc_seconds(moment: datetime) -> str:
@@ -66,10 +59,10 @@ def ch_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def where(flt: ReportFilter, company_id: str) -> Statement:
-    """`company_id = … AND <each present filter>` with bound values only."""
-    clauses = ["company_id = {company:String}"]
-    params: dict[str, Any] = {"company": company_id}
+def filters(flt: ReportFilter) -> tuple[str, dict[str, Any]]:
+    """` AND <each present filter>` with bound values only."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
 
     def add(clause: str, **values: Any) -> None:
         clauses.append(clause)
@@ -97,59 +90,51 @@ def where(flt: ReportFilter, company_id: str) -> Statement:
             status_low=flt.status[0], status_high=flt.status[1])
     if flt.error is not None:
         add("error = {error:Bool}", error=flt.error)
-    return Statement(" AND ".join(clauses), params)
+    return "".join(f" AND {c}" for c in clauses), params
 
 
-def keyset_after(cond: Statement, after: tuple[datetime, str] | None) -> None:
-    """Only rows strictly older than `after` in (timestamp, query_id) order."""
-    if after is None:
-        return
-    # The plain bound on timestamp lets the primary key prune; the tuple makes the seek exact.
-    cond.sql += (f" AND timestamp <= {{after_ts:{DT}}}"
-                 f" AND (timestamp, query_id) < ({{after_ts:{DT}}}, {{after_id:String}})")
-    cond.params.update(after_ts=ch_time(after[0]), after_id=after[1])
+def over_calls(scope: TenantScope, flt: ReportFilter, select: str, tail: str = "", *, final: bool = False,
+               after: Key | None = None, params: dict[str, Any] | None = None) -> Statement:
+    """`SELECT <select> FROM calls [FINAL] WHERE <company> <filters> [<keyset>] <tail>`, scoped."""
+    where, bound = filters(flt)
+    if after is not None:
+        where += f" AND {keyset.after()}"
+        bound.update(keyset.after_params(after))
+    table = "calls FINAL" if final else "calls"
+    return scope.statement(f"SELECT {select} FROM {table} WHERE {CONDITION}{where} {tail}".rstrip(),
+                           {**bound, **(params or {})})
 
 
-def page(flt: ReportFilter, company_id: str, limit: int, after: tuple[datetime, str] | None = None) -> Statement:
-    """Up to `limit` stored rows newest first, strictly after the keyset `after`; the last two
-    columns are the key (a duplicate comes back twice, next to itself)."""
-    cond = where(flt, company_id)
-    keyset_after(cond, after)
-    # An alias equal to a column name would replace that column in WHERE too (ClickHouse lets
-    # aliases be used there), so computed columns get a `_out` suffix the row builder strips.
-    columns = ", ".join(f"{expr} AS {key}_out" if expr != key else key for key, expr in JSON_COLUMNS.items())
-    cond.params["limit"] = limit
-    return Statement(f"SELECT {columns}, {KEY_COLUMNS} FROM calls WHERE {cond.sql} {ORDER} LIMIT {{limit:UInt32}}",
-                     cond.params)
+def page(scope: TenantScope, flt: ReportFilter, limit: int, after: Key | None = None) -> Statement:
+    """Up to `limit` stored rows of the page's fields newest first, strictly after the keyset
+    `after` (a duplicate comes back twice, next to itself: the reader drops it)."""
+    return over_calls(scope, flt, records.columns(PAGE_FIELDS), f"{keyset.ORDER} LIMIT {{limit:UInt32}}",
+                      after=after, params={"limit": limit})
 
 
-def rendered(flt: ReportFilter, company_id: str, lang: str, tz: str, guard_formulas: bool = True) -> Statement:
+def rendered(scope: TenantScope, flt: ReportFilter, lang: str, tz: str, guard_formulas: bool = True) -> Statement:
     """Every matching row once, each column as the text CSV and print show, rendered by ClickHouse.
 
     Rendering in the engine lets the CSV export stream the engine's own output straight to the
     caller (constant memory in the query service, whatever the row count).
     """
-    cond = where(flt, company_id)
-    exprs = _rendered_columns(cond, lang, tz, guard_formulas)
-    return Statement(f"SELECT {exprs} FROM calls WHERE {cond.sql} {NEWEST_FIRST}", cond.params)
+    exprs, params = _rendered_columns(lang, tz, guard_formulas)
+    return over_calls(scope, flt, exprs, f"{keyset.ORDER} LIMIT 1 BY timestamp, query_id", params=params)
 
 
-def rendered_page(flt: ReportFilter, company_id: str, lang: str, tz: str, limit: int,
-                  after: tuple[datetime, str] | None = None) -> Statement:
+def rendered_page(scope: TenantScope, flt: ReportFilter, lang: str, tz: str, limit: int,
+                  after: Key | None = None) -> Statement:
     """Like `rendered` for at most `limit` stored rows after `after`, with the key as the last two
     columns (duplicates included: the reader drops them)."""
-    cond = where(flt, company_id)
-    keyset_after(cond, after)
-    exprs = _rendered_columns(cond, lang, tz, guard_formulas=False)
-    cond.params["limit"] = limit
-    return Statement(f"SELECT {exprs}, {KEY_COLUMNS} FROM calls WHERE {cond.sql} {ORDER} LIMIT {{limit:UInt32}}",
-                     cond.params)
+    exprs, params = _rendered_columns(lang, tz, guard_formulas=False)
+    return over_calls(scope, flt, f"{exprs}, {KEY_COLUMNS}", f"{keyset.ORDER} LIMIT {{limit:UInt32}}",
+                      after=after, params={**params, "limit": limit})
 
 
-def _rendered_columns(cond: Statement, lang: str, tz: str, guard_formulas: bool) -> str:
-    cond.params.update(word_yes=word("yes", lang), word_no=word("no", lang), tz=tz,
-                       decimal=word("decimal_separator", lang))
-    return ", ".join(_render(f.kind, f.sources[0], guard_formulas) for f in fields())
+def _rendered_columns(lang: str, tz: str, guard_formulas: bool) -> tuple[str, dict[str, Any]]:
+    params = {"word_yes": word("yes", lang), "word_no": word("no", lang), "tz": tz,
+              "decimal": word("decimal_separator", lang)}
+    return ", ".join(_render(f.kind, f.sources[0], guard_formulas) for f in fields()), params
 
 
 def _render(kind: str, column: str, guard_formulas: bool) -> str:

@@ -12,11 +12,14 @@ or day in the request's time zone (a "day" is the operator's day, not UTC's).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access import tenant
+from query.access.tenant import TenantScope
 from query.errors import BadRequest
 from query.reports import sql
 from query.reports.filters import ReportFilter, View
@@ -39,22 +42,21 @@ def bucket_size(flt: ReportFilter, requested: str | None) -> str:
     return "day"
 
 
-async def compute(ch: AsyncClient, flt: ReportFilter, company_id: str, view: View, bucket: str) -> dict[str, Any]:
+async def compute(ch: AsyncClient, flt: ReportFilter, scope: TenantScope, view: View, bucket: str
+                  ) -> dict[str, Any]:
     """One scan: `FINAL` merges unmerged copies on read, then GROUPING SETS counts every view."""
-    cond = sql.where(flt, company_id)
-    cond.params["tz"] = view.tz.key
-    query = (
+    scan = sql.over_calls(
+        scope, flt, f"intDiv(status, 100) AS cls, {sql.shown('resource')} AS shown_resource, "
+        f"{_BUCKET[bucket]} AS bucket, error, duration_ms, {sql.shown('client_id')} AS shown_client_id, "
+        f"{sql.shown('client_name')} AS shown_client_name, {sql.shown('client_username')} AS shown_client_username",
+        final=True, params={"tz": view.tz.key})
+    query = replace(scan, sql=(
         "SELECT grouping(cls, shown_resource, bucket, shown_client_id) AS g, cls, shown_resource, "
         "toUnixTimestamp(bucket) AS b, count() AS n, countIf(error) AS e, "
         "quantilesTiming(0.5, 0.95)(duration_ms) AS q, "
         "shown_client_id, topK(1)((shown_client_name, shown_client_username))[1] AS who "  # the most used name
-        f"FROM (SELECT intDiv(status, 100) AS cls, {sql.shown('resource')} AS shown_resource, "
-        f"{_BUCKET[bucket]} AS bucket, error, duration_ms, {sql.shown('client_id')} AS shown_client_id, "
-        f"{sql.shown('client_name')} AS shown_client_name, {sql.shown('client_username')} AS shown_client_username "
-        f"FROM calls FINAL WHERE {cond.sql}) "
-        "GROUP BY GROUPING SETS ((), (cls), (shown_resource), (bucket), (shown_client_id))"
-    )
-    result = await ch.query(query, parameters=cond.params, settings={"max_execution_time": 60})
+        f"FROM ({scan.sql}) GROUP BY GROUPING SETS ((), (cls), (shown_resource), (bucket), (shown_client_id))"))
+    result = await tenant.query(ch, query, {"max_execution_time": 60})
     total, errors, durations = 0, 0, {"p50": None, "p95": None}
     classes: dict[str, int] = {}
     resources: list[dict[str, Any]] = []

@@ -3,13 +3,13 @@
 --
 -- Sorted by (company_id, timestamp, query_id): every read is within one company, report filters
 -- and paging walk a time range newest first, and (timestamp, query_id) is the unique keyset.
--- ReplacingMergeTree collapses a record written twice (same key) on merge; readers also apply
--- `LIMIT 1 BY` so a duplicate not yet merged is never shown. Inserts carry a deterministic
--- deduplication token per batch, kept for the last 10,000 inserts.
+-- ReplacingMergeTree collapses a record written twice (same key) on merge; until then every reader
+-- de-duplicates by that key (query/calls/), so a duplicate not yet merged is never shown. Inserts
+-- carry a deterministic deduplication token per batch, kept for the last 10,000 inserts.
 -- Monthly partitions: a few hundred over decades, for data management (retention, moves).
 -- Sharded (on a cluster) by the QueryId's hash: a big company spreads over every shard, a QueryId
 -- lookup reaches one shard, and every copy of one record lands on the same shard, where
--- ReplacingMergeTree and `LIMIT 1 BY` collapse it.
+-- ReplacingMergeTree collapses it (and readers de-duplicate it until then).
 -- shard by: cityHash64(query_id)
 CREATE TABLE IF NOT EXISTS calls
 (

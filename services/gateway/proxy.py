@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -34,10 +33,9 @@ from services.gateway.middleware import (
 )
 from services.gateway.recording import RecorderConfig, first_path_segment
 from services.runtime import logs
-from services.runtime.deps import require_kafka
 from services.runtime.metrics import Registry
-from services.runtime.metrics import serve as serve_metrics
-from services.runtime.netcheck import parse_hostport
+from services.runtime.netcheck import parse_hostport, require_kafka
+from services.runtime.running import until_signalled
 from services.runtime.settings import ConfigError, Settings
 
 log = logs.get("trilha.gateway")
@@ -225,30 +223,18 @@ async def _serve(settings: Settings, upstream: Upstream, config: RecorderConfig,
     app = build_app(upstream, recorder)
     runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
-    metrics = None
+    registry = Registry()
+    emitter.register_metrics(registry)
+    recorder.register_metrics(registry)
     try:
         try:
             await web.TCPSite(runner, host, port, backlog=1024).start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port} (--listen): {exc.strerror}") from None
-        if settings.metrics_port:
-            registry = Registry()
-            emitter.register_metrics(registry)
-            recorder.register_metrics(registry)
-            metrics = await serve_metrics(registry, host, settings.metrics_port)
-        log.info("gateway ready", listen=f"{host}:{port}", upstream=str(upstream.base), topic=emitter.topic)
-        await _until_signalled()
+        async with until_signalled(settings, registry, log, host=host) as stop:
+            log.info("gateway ready", listen=f"{host}:{port}", upstream=str(upstream.base), topic=emitter.topic)
+            await stop.wait()
     finally:
         await runner.cleanup()  # stops accepting, lets requests in flight finish (and be recorded)
-        if metrics is not None:
-            await metrics.cleanup()
         await emitter.close()
-
-
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import inspect
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from services.gateway.capture import Network, parse_networks
+from services.runtime.logs import SECRET_WORDS
 from services.runtime.settings import ConfigError, Settings
 
 IDENTITY_FIELDS = ("company_id", "client_id", "client_name", "client_username", "authorization_id",
@@ -72,7 +73,7 @@ class RecorderConfig:
     trusted_proxies: tuple[Network, ...] = ()
     company_trusted: tuple[Network, ...] = ()  # peers whose company header is believed
     body_max_bytes: int = 64 * 1024
-    redact: tuple[str, ...] = ("authorization", "password", "senha", "token", "secret", "apikey", "cookie")
+    redact: tuple[str, ...] = SECRET_WORDS
     server_name: str = field(default_factory=socket.gethostname)
     identity: Hook | None = None  # -> mapping with any of IDENTITY_FIELDS
     q: Hook | None = default_q
@@ -107,13 +108,3 @@ async def call_hook(hook: Hook, request: web.Request, body: Any) -> Any:
     """What `hook` answers for this request, awaited if it is a coroutine."""
     value = hook(request, body)
     return await value if inspect.isawaitable(value) else value
-
-
-def identity_from_headers(mapping: Mapping[str, str]) -> Hook:
-    """An identity hook that copies headers into record fields, e.g. {"X-Client-Id": "client_id"}."""
-
-    def identity(request: web.Request, _: Any) -> dict[str, str]:
-        return {field_name: request.headers[header] for header, field_name in mapping.items()
-                if header in request.headers}
-
-    return identity

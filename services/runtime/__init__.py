@@ -1,0 +1,1 @@
+"""What every Trilha process shares: settings, logs, metrics, clients, network checks, running until signalled."""

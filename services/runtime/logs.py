@@ -8,13 +8,16 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = {"password", "token", "secret", "authorization", "accesstoken", "cursor_secret"}
+# The one list of words that mark a name as holding a secret: a log field here, a header, query
+# parameter or body member in the gateway's records (TRILHA_GATEWAY_REDACT's default).
+SECRET_WORDS = ("authorization", "password", "senha", "token", "secret", "apikey", "cookie")
 
 
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Last line of defence: a field named like a secret is never written out."""
+    """Last line of defence: a field named like a secret (`cursor_secret`, `access-token`) is never written out."""
     for key in event:
-        if key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS or key.lower() in _SECRET_KEYS:
+        folded = key.lower().replace("-", "").replace("_", "")
+        if any(word in folded for word in SECRET_WORDS):
             event[key] = "[redacted]"
     return event
 

@@ -78,9 +78,6 @@ class Histogram(_Metric):
         counts[bisect.bisect_left(self.buckets, value)] += 1
         self.sums[key] = self.sums.get(key, 0.0) + value
 
-    def count(self, **labels: Any) -> int:
-        return sum(self.counts.get(_labels(labels), []))
-
     def samples(self) -> Iterable[str]:
         for labels, counts in sorted(self.counts.items()):
             running = 0

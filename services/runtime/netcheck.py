@@ -1,4 +1,6 @@
-"""Small network checks that turn bad configuration into one clear line instead of a traceback."""
+"""Network checks that turn bad configuration into one clear line instead of a traceback: parsing
+HOST:PORT and URLs, a port that must be free, and dependencies (Kafka, ClickHouse) that must answer
+at start-up."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from services.runtime.settings import ConfigError
+from services.runtime.settings import ConfigError, Settings
 
 
 def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`, or a bare host with `default_port`) as a (host, port) pair."""
     host, _, port = value.strip().rpartition(":")
     if not host:
         return value.strip() or "127.0.0.1", default_port
@@ -21,6 +24,7 @@ def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
 
 
 def url_hostport(url: str, default_port: int) -> tuple[str, int]:
+    """The host and port a URL names (`default_port` when it names none)."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise ConfigError(f"{url!r} is not a URL such as http://127.0.0.1:8123")
@@ -62,3 +66,21 @@ async def reachable(host: str, port: int, timeout: float) -> bool:
             if asyncio.get_running_loop().time() >= deadline:
                 return False
             await asyncio.sleep(0.2)
+
+
+async def require_kafka(settings: Settings, timeout: float = 15.0) -> None:
+    """A ConfigError naming TRILHA_KAFKA_BOOTSTRAP_SERVERS unless one of the brokers answers."""
+    for server in settings.kafka_bootstrap_servers.split(","):
+        host, port = parse_hostport(server, 9092)
+        if await reachable(host, port, timeout):
+            return
+    raise ConfigError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+                      "(TRILHA_KAFKA_BOOTSTRAP_SERVERS): is the broker running?")
+
+
+async def require_clickhouse(settings: Settings, timeout: float = 15.0) -> None:
+    """A ConfigError naming TRILHA_CLICKHOUSE_URL unless ClickHouse answers."""
+    host, port = url_hostport(settings.clickhouse_url, 8123)
+    if not await reachable(host, port, timeout):
+        raise ConfigError(f"cannot reach ClickHouse at {settings.clickhouse_url} (TRILHA_CLICKHOUSE_URL): "
+                          "is it running?")

@@ -1,4 +1,5 @@
-"""Child processes that cannot outlive their parent, even when the parent is SIGKILLed."""
+"""Child processes: they cannot outlive their parent (even a SIGKILLed one), and the exit status
+that tells a supervisor not to start one again."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import signal
 
 _PR_SET_PDEATHSIG = 1
+# A process that exits with this stopped on purpose and must not be restarted until someone has
+# looked (ingest's dead-letter limit: restarting it would only stop it again).
+EXIT_DO_NOT_RESTART = 3
 
 
 def die_with_parent() -> None:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from services.runtime.logs import SECRET_WORDS
+
 
 class ConfigError(ValueError):
     """A setting is wrong; the message says which variable and what to put in it."""
@@ -57,6 +59,9 @@ class Settings:
     batch_max_age_s: float = _setting(1.0, "ingest: seconds after which a batch is flushed anyway")
     max_record_bytes: int = _setting(1024 * 1024, "ingest: larger records go to the dead-letter topic")
     insert_timeout_s: float = _setting(30.0, "ingest: one insert may take this long before it is retried")
+    ingest_dlq_limit_ratio: float = _setting(0.5, "ingest: stop (exit 3) when more than this share of the "
+                                             "last ingest_dlq_limit_window records is rejected (1: never)")
+    ingest_dlq_limit_window: int = _setting(10_000, "ingest: records the dead-letter limit is judged over")
     metrics_port: int = _setting(0, "port for /metrics of ingest and scheduler (0: none)")
     metrics_host: str = _setting("127.0.0.1", "address the /metrics server listens on")
     shutdown_timeout_s: float = _setting(15.0, "ingest: on SIGTERM, time to write and commit what it holds")
@@ -83,7 +88,7 @@ class Settings:
     gateway_company_trusted: str = _setting("", "gateway: CIDRs of direct peers (upstream proxies) whose company "
                                             "header is believed; from anyone else it is ignored")
     gateway_body_max_bytes: int = _setting(64 * 1024, "gateway: request/result bytes kept in a record")
-    gateway_redact: str = _setting("authorization,password,senha,token,secret,apikey,cookie",
+    gateway_redact: str = _setting(",".join(SECRET_WORDS),
                                    "gateway: field names (substrings) whose values are redacted, comma-separated")
     gateway_server_name: str = _setting("", "gateway: server name in records (default: host name)")
     log_level: str = _setting("info", "debug, info, warning or error")
@@ -110,14 +115,24 @@ def env_name(field_name: str) -> str:
     return f"TRILHA_{field_name.upper()}"
 
 
+_YES = frozenset({"1", "true", "yes", "y", "on", "sim", "s"})
+_NO = frozenset({"0", "false", "no", "n", "off", "nao", "não"})
+
+
+def yes_no(word: str) -> bool | None:
+    """The one reading of a yes/no word, for settings and request parameters alike: true/false,
+    1/0, yes/no, on/off and the Portuguese sim/não (any case, with or without the accent); None
+    for anything else, so the caller says what it expected."""
+    lowered = word.strip().lower()
+    return True if lowered in _YES else False if lowered in _NO else None
+
+
 def _parse(var: str, raw: str, kind: type) -> Any:
     if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{var}={raw!r} is not a boolean: use true or false")
+        value = yes_no(raw)
+        if value is None:
+            raise ConfigError(f"{var}={raw!r} is not a boolean: use true or false")
+        return value
     try:
         return kind(raw)
     except ValueError:

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from typing import TextIO
 
 from services.gateway.emitter import Emitter
 from services.runtime import clients, logs
-from services.runtime.deps import require_kafka
+from services.runtime.netcheck import require_kafka
+from services.runtime.running import stop_on_signals
 from services.runtime.settings import ConfigError, Settings
 from services.stack.records import RecordFactory
 
@@ -74,7 +74,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         log.warning("could not make sure the topic exists", topic=topic, error=repr(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     factory = RecordFactory(seed=seed, companies=args.companies)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     emitter = await Emitter(settings, name="loadgen", topic=topic).start()
     log.info("loadgen started", rate=args.rate, duration=args.duration or "until stopped", topic=topic,
              companies=args.companies, seed=seed)
@@ -131,11 +131,3 @@ async def _generate(emitter: Emitter, factory: RecordFactory, args: argparse.Nam
         await asyncio.sleep(_TICK_S)
     if tty:
         out.write("\n")  # keep the last live line on screen
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -23,7 +23,7 @@ from schemas import cluster
 from schemas.migrate_command import prepare
 from services.runtime.clients import ensure_topics
 from services.runtime.netcheck import ensure_port_free, parse_hostport, wait_for_port
-from services.runtime.procs import die_with_parent
+from services.runtime.procs import EXIT_DO_NOT_RESTART, die_with_parent
 from services.runtime.settings import ConfigError, Settings
 from services.stack.clickhouse_auth import EMBEDDED_USER, SECRET_FILE
 from services.stack.welcome import announce as welcome
@@ -55,6 +55,7 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started: float = field(default=0.0)
+    held: bool = False  # exited with EXIT_DO_NOT_RESTART: left stopped until someone looks
 
 
 class Supervisor:
@@ -84,7 +85,12 @@ class Supervisor:
         """Restart children that died, with exponential backoff capped at 30 s."""
         now = time.monotonic()
         for child in self.children:
-            if self.stopping or child.proc is None or child.proc.poll() is None:
+            if self.stopping or child.proc is None or child.proc.poll() is None or child.held:
+                continue
+            if child.proc.returncode == EXIT_DO_NOT_RESTART:
+                child.held = True
+                print(f"trilha: {child.name} stopped on purpose (exit {EXIT_DO_NOT_RESTART}); not restarting it: "
+                      f"see {self.log_dir / (child.name + '.log')}", flush=True)
                 continue
             if child.next_start == 0.0:
                 healthy = now - child.started > 60

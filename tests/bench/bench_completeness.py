@@ -12,6 +12,7 @@ import argparse
 import statistics
 import time
 
+from query.access.tenant import TenantScope
 from query.gateways.store import completeness
 from services.runtime import clients
 from tests.bench.harness import in_own_stack
@@ -42,7 +43,7 @@ async def _work(stack: Stack, records: int, requests: int) -> int:
     timings = []
     for _ in range(requests):
         began = time.perf_counter()
-        (found,) = await completeness(ch, COMPANY, 100, GATEWAY)
+        (found,) = await completeness(ch, TenantScope(COMPANY), 100, GATEWAY)
         timings.append((time.perf_counter() - began) * 1000)
     print(f"watermark {found.watermark:,}, highest {found.highest:,}, missing {found.highest - found.stored:,}, "
           f"gaps listed {len(found.gaps)}")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
@@ -115,3 +116,26 @@ async def read_topic(settings: Settings, topic: str, expected: int, timeout: flo
 
 def header(message: Any, name: str) -> str:
     return dict(message.headers)[name].decode()
+
+
+async def committed(settings: Settings) -> dict[int, int]:
+    """The group's committed offset of every partition of settings.kafka_topic (0 where none)."""
+    consumer = clients.kafka_consumer(settings, group_id=settings.kafka_group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads the metadata partitions_for_topic reads
+        partitions = consumer.partitions_for_topic(settings.kafka_topic) or set()
+        return {p: await consumer.committed(TopicPartition(settings.kafka_topic, p)) or 0 for p in partitions}
+    finally:
+        await consumer.stop()
+
+
+async def drained(settings: Settings, produced: int, timeout: float = 60.0) -> dict[int, int]:
+    """Waits until the group's committed offsets add up to every message produced so far (offsets are
+    contiguous from 0, so that is the end of every partition); returns them per partition."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = await committed(settings)
+        if sum(done.values()) >= produced or time.monotonic() > deadline:
+            return done
+        await asyncio.sleep(0.5)

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from ingest import dlq
-from ingest.batcher import Rejected
+from ingest.batcher import RejectedMessage
 from ingest.decode import CONTRACT, Rejection
 from ingest.dlq import DeadLetters
 from ingest.metrics import IngestMetrics
@@ -19,8 +19,8 @@ from tests.ingest.support import header, read_topic
 from tests.stack import Stack
 
 
-def _rejected(value: bytes | None, detail: str = "bad", offset: int = 7) -> Rejected:
-    return Rejected("src", 0, offset, 1_700_000_000_000, b"k", value, Rejection(CONTRACT, detail))
+def _rejected(value: bytes | None, detail: str = "bad", offset: int = 7) -> RejectedMessage:
+    return RejectedMessage("src", 0, offset, 1_700_000_000_000, b"k", value, Rejection(CONTRACT, detail))
 
 
 class _Broker:

@@ -5,7 +5,6 @@ the committed offset reaches the end of every partition."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 import uuid
@@ -17,7 +16,6 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
-from aiokafka import TopicPartition
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +24,7 @@ from ingest.decode import Decoder
 from services.runtime import clients
 from services.runtime.settings import Settings
 from tests.ingest.hostile import REASONS, RECORD, hostile_records
-from tests.ingest.support import header, produce, record_values
+from tests.ingest.support import drained, header, produce, record_values
 from tests.stack import Stack
 
 MAX_RECORD_BYTES = 16 * 1024
@@ -59,24 +57,6 @@ def _own(value: bytes, company: str) -> bytes:
         return value + b" " + uuid.uuid4().hex.encode()  # unique, so its dead letter can be recognised
     return (value.replace(RECORD["query_id"].encode(), uuid.uuid4().hex.encode(), 1)
             .replace(orjson.dumps(RECORD["company_id"]), orjson.dumps(company), 1))
-
-
-async def _drained(config: Settings, produced: int, timeout: float = 60.0) -> dict[int, int]:
-    """Waits until the group's committed offsets add up to every message produced so far (offsets are
-    contiguous from 0, so that is the end of every partition); returns them per partition."""
-    consumer = clients.kafka_consumer(config, group_id=config.kafka_group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        partitions = [TopicPartition(config.kafka_topic, p) for p in consumer.partitions_for_topic(config.kafka_topic)]
-        deadline = time.monotonic() + timeout
-        while True:
-            done = {tp.partition: await consumer.committed(tp) or 0 for tp in partitions}
-            if sum(done.values()) >= produced or time.monotonic() > deadline:
-                return done
-            await asyncio.sleep(0.5)
-    finally:
-        await consumer.stop()
 
 
 async def _dead_letters(config: Settings, settle_s: float = 1.5) -> list[Any]:
@@ -150,7 +130,7 @@ async def test_hostile_messages_never_stop_ingest(worker: dict[str, Any], ch: An
     await produce(config, values)
 
     worker["produced"] += len(values)
-    offsets = await _drained(config, worker["produced"])
+    offsets = await drained(config, worker["produced"])
     assert sum(offsets.values()) == worker["produced"], f"committed {offsets} of {worker['produced']} messages"
     assert worker["proc"].poll() is None, stack.log(WORKER)[-3000:]
 

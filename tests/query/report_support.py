@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -129,3 +130,30 @@ async def all_pages(session: ClientSession, base: str, headers: dict[str, str],
         cursor = body["next_cursor"]
         if cursor is None:
             return rows, pages
+
+
+class HtmlTable(HTMLParser):
+    """Collects the text of each table cell, as a browser would show it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.scripts = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in {"td", "th"}:
+            self._cell = []
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"td", "th"} and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, text: str) -> None:
+        if self._cell is not None:
+            self._cell.append(text)

@@ -10,6 +10,7 @@ from unittest import mock
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.access.tenant import CrossTenant
 from query.reports import scheduler as scheduler_module
 from query.reports import schedules
 from query.reports.scheduler import Scheduler
@@ -20,8 +21,8 @@ async def run_due(settings: Settings, ch: AsyncClient, now: datetime, company_id
     """Start every run of `company_id`'s schedules due at `now` and wait for them; returns their outcomes."""
     every = schedules.all_active
 
-    async def company_only(client: AsyncClient) -> list[schedules.Schedule]:
-        return [s for s in await every(client) if s.company_id == company_id]
+    async def company_only(client: AsyncClient, exemption: CrossTenant) -> list[schedules.Schedule]:
+        return [s for s in await every(client, exemption) if s.company_id == company_id]
 
     with mock.patch.object(scheduler_module.schedules, "all_active", company_only):
         tasks = await Scheduler(settings, ch, lambda: now).tick()

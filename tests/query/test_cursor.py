@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from query.calls import cursor
+from query.calls.keyset import Key, instant, millis
 from query.errors import BadRequest
 
 SECRET = "unit-test-secret"
@@ -15,8 +16,10 @@ SCOPE = cursor.scope("company-a", "events", {"terms": ["q:doc{1}"], "day": None}
 
 def test_round_trip_keeps_the_position() -> None:
     moment = datetime(2026, 11, 21, 12, 30, 15, 123000, tzinfo=UTC)
-    token = cursor.encode(cursor.keyset(moment, "qid-9"), SCOPE, SECRET)
-    assert cursor.keyset_position(cursor.decode(token, SCOPE, SECRET)) == (moment, "qid-9")
+    key = Key(millis(moment), "qid-9")
+    token = cursor.encode(cursor.keyset(key), SCOPE, SECRET)
+    assert cursor.position(cursor.decode(token, SCOPE, SECRET)) == key
+    assert instant(key.timestamp_ms) == "2026-11-21T12:30:15.123Z"
 
 
 def test_scope_is_canonical_in_key_order() -> None:
@@ -68,9 +71,9 @@ def test_garbage_is_refused_not_crashed(garbage: str) -> None:
 
 def test_keyset_payload_shape_is_checked() -> None:
     with pytest.raises(BadRequest):
-        cursor.keyset_values({"t": "1", "q": "x"})
+        cursor.position({"t": "1", "q": "x"})
     with pytest.raises(BadRequest):
-        cursor.keyset_values({"t": True, "q": "x"})
+        cursor.position({"t": True, "q": "x"})
 
 
 def test_verify_checks_the_signature_before_any_scope_is_known() -> None:

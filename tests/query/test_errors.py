@@ -18,8 +18,8 @@ from query.access import auth
 from query.app import create_app
 from tests.stack import ROOT, Stack
 
-# The brief's documented app keys are plain strings; aiohttp would rather have AppKey objects.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+# The application keeps its state under typed keys (query/state.py): a plain string key is an error here.
+pytestmark = pytest.mark.filterwarnings("error::aiohttp.web.NotAppKeyWarning")
 
 
 @auth.public

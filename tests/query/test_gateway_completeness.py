@@ -17,9 +17,10 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from query.access.tenant import TenantScope
 from query.gateways import http
 from query.gateways.gaps import Blocks, assemble, merged
-from query.gateways.store import completeness
+from query.gateways.store import GAPS, SUMMARY, completeness
 from query.openapi_doc import served
 from schemas import call_record_schema
 from services.stack.records import RecordFactory
@@ -72,12 +73,12 @@ async def test_watermark_and_gaps_are_the_set_computation(ch: AsyncClient, runs:
     await store_numbers(ch, company, gateway, runs, numbers + repeats)
     await store_numbers(ch, company, gateway, [], repeats)  # the same numbers again: retries, a buggy gateway
     await store_numbers(ch, unique_company("other"), gateway, [(1, 3 * N)], [])  # another company, same id
-    (found,) = await completeness(ch, company, max_gaps)
+    (found,) = await completeness(ch, TenantScope(company), max_gaps)
     watermark, gaps = expected(stored)
     assert (found.watermark, found.highest, found.stored) == (watermark, max(stored), len(stored))
     assert found.gaps == gaps[:max_gaps] and found.gaps_truncated == (len(gaps) > max_gaps)
     # asked by name (on shards, a read naming the gateway must still reach every shard)
-    assert await completeness(ch, company, max_gaps, gateway) == [found]
+    assert await completeness(ch, TenantScope(company), max_gaps, gateway) == [found]
 
 
 @settings(max_examples=500)
@@ -150,7 +151,7 @@ async def test_withheld_records_show_as_a_gap_that_closes_when_they_arrive(stack
 async def test_a_gap_spanning_whole_blocks_is_one_range(ch: AsyncClient, max_gaps: int) -> None:
     company, gateway = unique_company("span"), "gw-span"
     await store_numbers(ch, company, gateway, [(1, 10), (3 * N + 5, 10)], [2 * N + 1])
-    (found,) = await completeness(ch, company, max_gaps)
+    (found,) = await completeness(ch, TenantScope(company), max_gaps)
     assert found.watermark == 10 and found.highest == 3 * N + 14
     assert found.gaps[:2] == [(11, 2 * N), (2 * N + 2, 3 * N + 4)][:max_gaps]
 
@@ -164,3 +165,8 @@ def test_the_documented_caps_are_the_service_caps() -> None:
     contract = call_record_schema()["properties"]["gateway_id"]
     keys = ("pattern", "maxLength")
     assert {k: path_id["schema"][k] for k in keys} == {k: contract[k] for k in keys}
+
+
+def test_every_statement_passes_the_tenant_guard() -> None:
+    for sql in (SUMMARY, GAPS):
+        TenantScope("company-a").statement(sql)

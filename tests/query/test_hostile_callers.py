@@ -18,11 +18,13 @@ from aiohttp.test_utils import TestServer
 
 import schemas
 from query.app import create_app
+from query.state import CH
 from services.stack.records import RecordFactory
 from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web.NotAppKeyWarning")
+# The application keeps its state under typed keys (query/state.py): a plain string key is an error here.
+pytestmark = pytest.mark.filterwarnings("error::aiohttp.web.NotAppKeyWarning")
 
 
 @pytest.fixture(scope="module")
@@ -207,14 +209,14 @@ async def test_health_does_not_queue_behind_heavy_queries(stack: Stack) -> None:
                     await asyncio.sleep(3600)
                 return hang
 
-        real, app._state["ch"] = app["ch"], Stuck()  # noqa: SLF001
+        real, app._state[CH] = app[CH], Stuck()  # noqa: SLF001
         try:
             async with ClientSession() as http:
                 for path in ("/healthz", "/readyz", "/livez"):
                     async with http.get(server.make_url(path)) as answer:
                         assert answer.status == 200, (path, await answer.text())
         finally:
-            app._state["ch"] = real  # noqa: SLF001
+            app._state[CH] = real  # noqa: SLF001
     finally:
         await server.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,33 +21,6 @@ HOSTILE = '<script>alert("x")</script> & <b>Ana</b>'
 
 NAME = "query-report-print"  # the `trilha query` process these tests use (its log: <data_dir>/NAME.log)
 
-
-
-class _Table(HTMLParser):
-    """Collects the text of each table cell, as a browser would show it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self.scripts = 0
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
-        if tag == "tr":
-            self.rows.append([])
-        elif tag in {"td", "th"}:
-            self._cell = []
-        elif tag == "script":
-            self.scripts += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in {"td", "th"} and self._cell is not None:
-            self.rows[-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, text: str) -> None:
-        if self._cell is not None:
-            self._cell.append(text)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +55,7 @@ async def test_print_page_lists_filters_time_and_matching_rows(data: rs.Data) ->
     shown = datetime.strptime(generated.group(1), "%d/%m/%Y %H:%M:%S").replace(tzinfo=ZoneInfo("America/Sao_Paulo"))
     assert before - timedelta(seconds=2) <= shown <= datetime.now(UTC) + timedelta(seconds=2)
 
-    table = _Table()
+    table = rs.HtmlTable()
     table.feed(html)
     want = [r for r in data.records if r["resource"] == "pessoas" and not r["error"]
             and "ana" in rs.fold(f"{r['client_name']} {r['client_username']}")]
@@ -96,7 +68,7 @@ async def test_print_page_lists_filters_time_and_matching_rows(data: rs.Data) ->
 
 async def test_values_are_escaped_never_markup(data: rs.Data) -> None:
     html, _ = await _page(data, client="script")
-    table = _Table()
+    table = rs.HtmlTable()
     table.feed(html)
     assert table.scripts == 0, "a client name cannot add a script to the page"
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -105,7 +77,7 @@ async def test_values_are_escaped_never_markup(data: rs.Data) -> None:
 
 async def test_the_print_limit_is_stated_when_reached(data: rs.Data) -> None:
     html, _ = await _page(data, lang="en")
-    table = _Table()
+    table = rs.HtmlTable()
     table.feed(html)
     assert len(table.rows) - 1 == PRINT_LIMIT
     assert [r[0] for r in table.rows[1:]] == rs.newest_first(data.records)[:PRINT_LIMIT]

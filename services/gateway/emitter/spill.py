@@ -85,10 +85,6 @@ class SpillFile:
         os.close(self._fd)  # closing releases the flock
         self._fd = -1
 
-    @property
-    def is_open(self) -> bool:
-        return self._fd >= 0
-
     # -- writing ---------------------------------------------------------------------------------
 
     def append_many(self, entries: Sequence[Entry]) -> int:
@@ -136,11 +132,6 @@ class SpillFile:
         self.read_pos += used
         self._unread_records -= len(entries)
         return entries, self.read_pos
-
-    def rewind(self) -> None:
-        """Read again from the delivered offset (the records read since were not delivered)."""
-        self._unread_records = self.pending_records
-        self.read_pos = self.committed
 
     # -- delivery --------------------------------------------------------------------------------
 
