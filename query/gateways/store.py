@@ -17,13 +17,13 @@ and nothing of another's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.access import tenant
 from query.access.tenant import TenantScope
+from query.calls.keyset import instant
 from query.gateways.gaps import Blocks, Completeness, Range, assemble
 
 
@@ -81,7 +81,7 @@ async def completeness(ch: AsyncClient, scope: TenantScope, max_gaps: int, gatew
             for row in summary]
     found = await _gaps(ch, scope, params, [(row["gateway_id"], blocks) for row, blocks in rows], max_gaps)
     return [assemble(row["gateway_id"], blocks, found.get(row["gateway_id"], {}), max_gaps,
-                     _iso(row["last_call_ms"])) for row, blocks in rows]
+                     instant(row["last_call_ms"])) for row, blocks in rows]
 
 
 async def _gaps(ch: AsyncClient, scope: TenantScope, params: dict[str, Any], gateways: list[tuple[str, Blocks]],
@@ -98,7 +98,3 @@ async def _gaps(ch: AsyncClient, scope: TenantScope, params: dict[str, Any], gat
         found.setdefault(row["gateway_id"], {})[row["block"]] = (ranges, bool(row["more"]))
     return found
 
-
-def _iso(millis: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -121,8 +121,9 @@ async def test_withheld_records_show_as_a_gap_that_closes_when_they_arrive(stack
     factory, company, gateway = RecordFactory(seed=31), unique_company("gwseq"), "edge-1.a1b2c3d4"
     withheld = [5, 6, 7, 12]
     sent = [n for n in range(1, 21) if n not in withheld]
-    unnumbered = [orjson.dumps(r) for r in factory.records(3, company=company)]  # accepted as ever
-    await produce(settings_, numbered(factory, company, gateway, sent) + unnumbered
+    kept = numbered(factory, company, gateway, sent)
+    plain = factory.records(3, company=company)  # records nobody numbered are accepted as ever
+    await produce(settings_, kept + [orjson.dumps(r) for r in plain]
                   + numbered(factory, company, gateway, [3, 3]))  # a re-sent record counts once
     stack.spawn("ingest-gateway-seq", "ingest", settings=settings_)
     token = bearer(create_token(stack, company))
@@ -143,6 +144,10 @@ async def test_withheld_records_show_as_a_gap_that_closes_when_they_arrive(stack
             bad = await service.get("/gateways/no%20such/completeness", token)
             assert bad.status == 400 and bad.body["error"]["parameter"] == "gateway_id"
             assert (await service.get(path + "?max_gaps=0", token)).status == 400
+            found = await service.post("/events", {"QueryId": plain[0]["query_id"]}, headers=token)
+            assert (found.body["Result"][0]["gateway_id"], found.body["Result"][0]["gateway_seq"]) == (None, None)
+            found = await service.post("/events", {"QueryId": orjson.loads(kept[0])["query_id"]}, headers=token)
+            assert (found.body["Result"][0]["gateway_id"], found.body["Result"][0]["gateway_seq"]) == (gateway, 1)
     finally:
         stack.stop("ingest-gateway-seq")
 
