@@ -27,6 +27,7 @@ from query import console, errors, openapi_doc
 from query.access import auth
 from query.access.fair_use import CompanySlots
 from query.events import http as events_http
+from query.gateways import http as gateways_http
 from query.reports import downloads, egress, runs, schedule_edit
 from query.reports import http as reports_http
 from query.state import CH, EXPORT_SLOTS, METRICS, PING, SEARCH_SLOTS, SETTINGS
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(_public(console.ROUTES))
     app.add_routes(events_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
+    app.add_routes(gateways_http.ROUTES)
     app.add_routes(runs.ROUTES + downloads.ROUTES + schedule_edit.ROUTES)  # the console's schedule screens
     return app
 

@@ -10,7 +10,8 @@ for, an IP address, is checked after, against a memo of addresses already seen. 
 a date-time is located as `Raw` and parsed by the check (the same parser), so ingest can see how
 it was written (ClickHouse refuses a lowercase `t`/`z` that RFC 3339 allows). `x-maxDepth` (the
 nesting bound of an untyped property) and the rule that every string is valid Unicode are checked
-on the property's JSON text (`schemas.json_text`), also without building it.
+on the property's JSON text (`schemas.json_text`), also without building it. `dependentRequired`
+(gateway_id and gateway_seq come together) is checked after decoding too, two attribute reads.
 
 The types are derived from the schema file, so the two cannot drift apart; a keyword outside the
 supported subset is a compile-time error, and the tests check the result against a reference
@@ -136,11 +137,12 @@ def compile_format_check(schema: dict[str, Any], raw: bool = True) -> FormatChec
         if "x-maxDepth" in spec:
             texts.append((prop, _text_check(prop, spec["x-maxDepth"], raw)))
     depth = min((spec["x-maxDepth"] for spec in schema["properties"].values() if "x-maxDepth" in spec), default=0)
+    together = _dependent_required(schema)
 
     openers, unicode = _KEEP_OPENERS, UnicodeDecodeError
 
     def check(record: msgspec.Struct, value: bytes | None = None) -> str | None:
-        problem = _first_problem(record, formats)
+        problem = _missing_partner(record, together) or _first_problem(record, formats)
         if problem is not None:
             return problem
         # The whole message proves the text bounds at once when it has no more openers than the
@@ -163,6 +165,19 @@ def _first_problem(record: msgspec.Struct, checks: list[tuple[str, Callable[[Any
             problem = test(value)
             if problem is not None:
                 return problem
+    return None
+
+
+def _dependent_required(schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """JSON Schema's `dependentRequired` (a property given needs others given too) as (given, needed)
+    pairs: msgspec decodes each field on its own and has no constraint across fields."""
+    return [(prop, other) for prop, needs in schema.get("dependentRequired", {}).items() for other in needs]
+
+
+def _missing_partner(record: msgspec.Struct, pairs: list[tuple[str, str]]) -> str | None:
+    for prop, other in pairs:
+        if getattr(record, prop) is not None and getattr(record, other) is None:
+            return f"{prop} is given without {other}: send both, or neither"
     return None
 
 

@@ -4,6 +4,7 @@ import * as dashboard from "./dashboard.js";
 import { $, $$, say } from "./dom.js";
 import * as events from "./events.js";
 import * as fields from "./fields.js";
+import * as gateways from "./gateways.js";
 import { getTz, PRODUCT_TZ, setTz } from "./format.js";
 import { getLang, setLang, t, translate } from "./i18n.js";
 import { drawIcons } from "./icons.js";
@@ -20,6 +21,7 @@ function show(name) {
   dashboard.active(name === "dashboard" && hasToken());
   if (!hasToken()) return;
   if (name === "schedules") schedules.list();
+  if (name === "gateways") gateways.refresh();
 }
 
 function zones() {
@@ -39,6 +41,7 @@ function start() {
   say($("#global-msg"), "");
   logs.search();
   if (tab === "schedules") schedules.list();
+  if (tab === "gateways") gateways.refresh();
   dashboard.active(tab === "dashboard");
 }
 
@@ -56,6 +59,7 @@ async function boot() {
   schedules.setup({ currentFilters: logs.scheduleFilters });
   dashboard.setup();
   events.setup();
+  gateways.setup();
   relabel();
   $$("nav [data-tab]").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
   $("#token-form").addEventListener("submit", (e) => { e.preventDefault(); setToken($("#token").value); $("#token").value = ""; if (hasToken()) start(); });

@@ -20,7 +20,8 @@ from services.stack.records import RecordFactory
 
 validate = call_record_validator()
 parse, check_formats = call_record_decoder()
-reference = fastjsonschema.compile(call_record_schema())
+# fastjsonschema knows draft 7, where 2020-12's `dependentRequired` was spelled `dependencies`.
+reference = fastjsonschema.compile({**call_record_schema(), "dependencies": call_record_schema()["dependentRequired"]})
 
 MUTATIONS: list[tuple[str, Any]] = [
     ("query_id", ""), ("query_id", 12), ("company_id", None), ("timestamp", "2026-13-01T00:00:00Z"),
@@ -31,7 +32,8 @@ MUTATIONS: list[tuple[str, Any]] = [
     ("ip", "300.1.1.1"), ("ip", "2001:db8::zz"), ("ip", "::1"), ("ip", "10.0.0.1"),
     ("status", 99), ("status", 600), ("status", "200"), ("status", True), ("error", "yes"), ("q", "doc123"),
     ("q", "doc{1},name{MARIA}"), ("q", "doc{1}, x{}"), ("tags", {"k": 1}), ("tags", {"": "v"}), ("tags", []),
-    ("schema_version", 2), ("request", "a string"), ("result", [1, 2]), ("url", "x" * 9000), ("unknown", 1),
+    ("schema_version", 2), ("gateway_id", "gw-1"), ("gateway_seq", 7), ("gateway_id", "gw 1"), ("gateway_seq", 0),
+    ("request", "a string"), ("result", [1, 2]), ("url", "x" * 9000), ("unknown", 1),
 ]
 
 
@@ -58,6 +60,17 @@ def test_validator_agrees_with_the_reference(field: str, value: Any) -> None:
     if value is None:  # null stands for "not given": required fields are then missing
         del record[field]
     assert (validate(record) is None) == _reference_ok(record) == _bytes_ok(record), validate(record)
+
+
+def test_a_numbered_record_needs_both_gateway_fields() -> None:
+    record = RecordFactory(seed=4).record()
+    assert validate({**record, "gateway_id": "gw-1", "gateway_seq": 1}) is None
+    both = "send both, or neither"
+    assert validate({**record, "gateway_id": "gw-1"}) == f"gateway_id is given without gateway_seq: {both}"
+    assert validate({**record, "gateway_seq": 3}) == f"gateway_seq is given without gateway_id: {both}"
+    assert not _bytes_ok({**record, "gateway_seq": 3}) and not _reference_ok({**record, "gateway_seq": 3})
+    beyond = 2 ** 53  # JSON numbers (JavaScript's) are exact below it
+    assert validate({**record, "gateway_id": "gw-1", "gateway_seq": beyond}) is not None
 
 
 def test_generated_records_are_valid_and_reasons_name_the_field() -> None:
@@ -94,7 +107,8 @@ def test_cluster_migrations_are_replicated_distributed_and_on_cluster() -> None:
 
     layout = Layout("prod", replicated=True, database="trilha")
     tables = set(shard_keys())
-    assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs"}
+    assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs",
+                      "gateway_blocks"}
     assert all(shard_keys().values()), "every table declares its sharding key"
     for _, sql in clickhouse_migrations():
         for statement in statements(sql):

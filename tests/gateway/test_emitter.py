@@ -51,7 +51,12 @@ async def test_emitted_records_reach_kafka_keyed_and_in_order(stack: Stack) -> N
 
     arrived = first_copies(await read_topic(settings, settings.kafka_topic, {r["query_id"] for r in records}))
     assert by_company(arrived) == by_company(records)
-    assert {r["query_id"]: r for r in arrived} == {r["query_id"]: r for r in records}
+    gateway = emitter.sequence.gateway_id if emitter.sequence else ""
+    assert gateway.startswith("gw-emit.")  # as sent, plus the gateway's id and each record's number
+    unnumbered = {r["query_id"]: {k: v for k, v in r.items() if k != "gateway_seq"} for r in arrived}
+    assert unnumbered == {r["query_id"]: {**r, "gateway_id": gateway} for r in records}
+    for company, ids in by_company(arrived).items():  # each company's records numbered 1, 2, 3, ... in order
+        assert [r["gateway_seq"] for r in arrived if r["company_id"] == company] == list(range(1, len(ids) + 1))
 
 
 async def test_records_emitted_while_the_broker_is_down_arrive_after_it_is_back(stack: Stack, tmp_path: Path,

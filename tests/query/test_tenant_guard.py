@@ -88,7 +88,8 @@ async def test_a_statement_needs_a_scope_and_its_own_company() -> None:
 
 
 def test_tenant_tables_come_from_the_migrations() -> None:
-    assert tenant.tenant_tables() == {"calls", "call_ids", "call_terms", "report_schedules", "report_runs"}
+    assert tenant.tenant_tables() == {"calls", "call_ids", "call_terms", "report_schedules", "report_runs",
+                                      "gateway_blocks"}
 
 
 def test_every_statement_the_service_builds_passes_the_guard() -> None:

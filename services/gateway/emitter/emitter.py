@@ -14,6 +14,9 @@ spill file, which the next start replays first: nothing is lost.
 Delivery is at least once: a window whose acknowledgement fails is sent again whole, so Kafka may
 hold a record twice (ingest and every reader de-duplicate by QueryId). Records keep their order
 in the sense that a record's last copy always comes after the last copy of every earlier record.
+
+Each accepted record is numbered (`gateway_id`, `gateway_seq`: see `sequence`) before it is encoded,
+so a record re-sent from the spill file keeps its number and the numbers survive restarts.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from schemas.contract import call_record_validator
 from services.gateway.emitter import kafka
 from services.gateway.emitter.buffer import MemoryBuffer
 from services.gateway.emitter.queue import FRAME_OVERHEAD, RecordQueue, Window
+from services.gateway.emitter.sequence import Sequence
 from services.gateway.emitter.spill import SpillFile, open_slot
 from services.gateway.emitter.stats import EmitterStats, StatsMetric, Throttle
 from services.runtime import clients, logs
@@ -58,6 +62,7 @@ class Emitter:
         self.producer_options = producer_options
         self.healthy = True  # False from a failed delivery until the next success
         self._validate = call_record_validator()
+        self.sequence: Sequence | None = None  # the gateway's numbering (from `start`, with the spill slot)
         self._max_record = settings.max_record_bytes
         self._producer: AIOKafkaProducer | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -85,6 +90,7 @@ class Emitter:
         Kafka need not be reachable: records queue until it is.
         """
         spill = self.queue.spill = open_slot(self.spill_dir, self.name, self.spill_max_bytes)
+        self.sequence = Sequence(spill.path.with_suffix(".seq"), spill.path.stem).open()
         if spill.pending_records:
             log.info("replaying spilled records", spill=str(spill.path), records=spill.pending_records)
         self._pump = asyncio.create_task(self._run(), name=f"emitter-{self.name}")
@@ -125,6 +131,8 @@ class Emitter:
         self.queue.persist_all()
         kept = spill.pending_records
         spill.close()
+        if self.sequence is not None:
+            self.sequence.close()
         self._closed = True
         await self._stop_producer()
         log.info("emitter closed", **self.stats.__dict__, kept_in_spill=kept, spill=str(spill.path))
@@ -146,14 +154,21 @@ class Emitter:
             reason = self._validate(record)
             if reason is not None:
                 return self._refuse("invalid", reason, record)
+            sequence = self.sequence
+            if self._closed or sequence is None:
+                when = "after close()" if self._closed else "before start()"
+                return self._refuse("dropped", f"emitted {when}", record)
+            company = record["company_id"]
+            numbered = record.get("gateway_seq") is None  # a relay's record keeps the numbers it carries
+            if numbered:
+                record = {**record, "gateway_id": sequence.gateway_id, "gateway_seq": sequence.peek(company)}
             value = orjson.dumps(record)
             if len(value) > self._max_record:
                 return self._refuse("invalid", f"record is {len(value)} bytes, above TRILHA_MAX_RECORD_BYTES="
                                                f"{self._max_record}", record)
-            entry = (record["company_id"].encode(), value)
-            if self._closed or self.spill is None:
-                when = "after close()" if self._closed else "before start()"
-                return self._refuse("dropped", f"emitted {when}", record)
+            if numbered:  # from here the record is kept, or dropped with its number left as a gap
+                sequence.take(company)
+            entry = (company.encode(), value)
             size = len(entry[0]) + len(value)
             if not self.queue.disk_can_hold(size + FRAME_OVERHEAD):
                 return self._refuse("dropped", "memory and disk budgets are exhausted "
@@ -191,6 +206,7 @@ class Emitter:
                 continue
             self.queue.inflight = window
             try:
+                await self._numbers_durable()
                 rejected = await self._deliver(window)
             except asyncio.CancelledError:
                 raise
@@ -212,6 +228,12 @@ class Emitter:
     def spill_has_unread(self) -> bool:
         """Records on disk not yet read for sending."""
         return self.spill is not None and self.spill.has_unread
+
+    async def _numbers_durable(self) -> None:
+        """Numbers given since the last sync reach the disk before records carrying them leave: a
+        restart after a power cut must not give a delivered record's number to another record."""
+        if self.sequence is not None and self.sequence.dirty:
+            await asyncio.to_thread(self.sequence.sync)
 
     async def _deliver(self, window: Window) -> int:
         """Send a window and wait for every acknowledgement; returns how many the broker refused for good."""
