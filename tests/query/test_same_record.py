@@ -66,7 +66,8 @@ async def world(stack: Stack) -> AsyncIterator[dict[str, Any]]:
 
 
 def contract_view(record: dict[str, Any]) -> dict[str, Any]:
-    """What the contract says a published record reads as: absent strings "", absent status/IP null."""
+    """What the contract says a published record reads as: absent strings "", absent status, IP and
+    gateway numbering null."""
     out: dict[str, Any] = {}
     for name in contract_fields():
         value = record.get(name)
@@ -76,7 +77,7 @@ def contract_view(record: dict[str, Any]) -> dict[str, Any]:
             out[name] = None if value is None else str(ipaddress.ip_address(value))
         elif name == "error":
             out[name] = value if value is not None else (record.get("status") or 0) >= 400
-        elif name in ("status", "request", "result"):
+        elif name in ("status", "request", "result", "gateway_id", "gateway_seq"):
             out[name] = value
         elif name == "tags":
             out[name] = value or {}
