@@ -1,11 +1,14 @@
--- `calls` with granules of ~256 KiB instead of 8,192 rows, so reading one call decompresses ~256 KiB
--- of its columns instead of ~8,192 whole rows (~8 MB of `request`/`result` at 1 KB a row).
+-- `calls` with granules of at most ~1 MiB instead of 8,192 rows, so reading one call decompresses
+-- ~1 MiB of its columns instead of 8,192 whole rows (~8 MB of `request`/`result` at 1 KB a row).
 --
 -- Why: every read of `calls` goes by its sorting key to a handful of rows (a QueryId lookup: one;
 -- a `q`/Tags page: 50 spread over time; a report page: 30 newest), but ClickHouse reads whole
 -- granules. Adaptive granularity (`index_granularity_bytes`) cuts a granule when its rows reach
--- 256 KiB, so wide rows get ~200-500 rows a granule and narrow ones keep up to 8,192. Measured at
--- 5M records (`make bench-query`): see README "Benchmarks".
+-- 1 MiB, so ~1 KB rows get ~1,000 rows a granule and narrow ones keep up to 8,192. Why 1 MiB and
+-- not less: measured on this schema (insert then merge everything, ClickHouse's own CPU
+-- accounting), 256 KiB granules made merges cost ~3-4 µs a row more (~+50%), 1 MiB ~+0.5-1 µs,
+-- while the lookups' time on one machine is dominated by per-column and per-query costs, not by
+-- the granule's size (README "Benchmarks": the figures and the commands behind them).
 --
 -- `index_granularity_bytes` is fixed when a table is created, so the table is rebuilt and its rows
 -- carried over: a new table like `calls` (same columns, codecs, indexes, engine, key), every row
@@ -22,7 +25,7 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (company_id, timestamp, query_id)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192,
-         index_granularity_bytes = 262144;
+         index_granularity_bytes = 1048576;
 
 INSERT INTO calls_regranulated SELECT * FROM calls
 SETTINGS parallel_distributed_insert_select = 2, insert_deduplicate = 0;

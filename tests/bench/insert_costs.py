@@ -19,6 +19,10 @@ ClickHouse itself wrote from the bare table, so no Python builds them: the parse
 bare table also in RowBinary and ArrowStream. The cost is ClickHouse's own accounting: the
 server's `system.events` OSCPUVirtualTimeMicroseconds before and after each insert (nothing else
 runs on this stack), per row, the best of R rounds (each into a fresh table).
+
+`--merges`: instead, the `calls` schema before and after migration 0040 (its granule size),
+interleaved for R rounds: N rows inserted in 10 parts, then every table merged (`OPTIMIZE …
+FINAL`), the CPU of each phase per row, as ingest's parts are merged in the background.
 """
 
 from __future__ import annotations
@@ -169,8 +173,11 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     values = record_values(args.records, "cost-company", seed=7)
     body = b"\n".join(values) + b"\n"
     print(f"{args.records:,} records, {len(body) / args.records:.0f} bytes each as JSON", flush=True)
-    ch = await clients.clickhouse(stack.settings)
+    ch = await clients.clickhouse(stack.settings, send_receive_timeout=1800)
     try:
+        if args.merges:
+            await merges(ch, values, args.rounds)
+            return 0
         steps = variants("cost")
         bodies = await formats(ch, body, steps[0][1], args.records)
         table: list[tuple[str, str, float]] = []
@@ -185,6 +192,29 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
         await ch.close()
     report(table)
     return 0
+
+
+async def merges(ch: AsyncClient, values: list[bytes], rounds: int, parts: int = 10) -> None:
+    """Insert in parts then merge all, for the schema before 0040 and as 0040 made it."""
+    steps, size = dict(variants("cost")), len(values) // parts
+    for n in range(rounds):
+        for name in ("+ call_terms view", REBUILT):
+            await _drop(ch)
+            for statement in steps[name]:
+                await ch.command(statement)
+            started = await _cpu(ch)
+            for part in range(parts):
+                body = b"\n".join(values[part * size:(part + 1) * size]) + b"\n"
+                settings = {**insert_settings(size), "insert_deduplication_token": f"merge-{n}-{name}-{part}"}
+                await ch.raw_insert("cost_calls", contract_columns(), body, settings=settings, fmt="JSONEachRow")
+            inserted = await _cpu(ch)
+            for table in ("cost_calls", "cost_call_ids", "cost_call_terms"):
+                await ch.command(f"OPTIMIZE TABLE {table} FINAL")
+            merged = await _cpu(ch)
+            insert_us, merge_us = (inserted - started) / len(values), (merged - inserted) / len(values)
+            print(f"  round {n} {name:<20} insert {insert_us:6.2f}  merge {merge_us:6.2f}  "
+                  f"total {insert_us + merge_us:6.2f} µs/row", flush=True)
+    await _drop(ch)
 
 
 def report(table: list[tuple[str, str, float]]) -> None:
@@ -208,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--merges", action="store_true", help="insert + merge CPU, before and after 0040")
     args = parser.parse_args(argv)
     return in_own_stack("insert-costs", lambda stack: run(stack, args))
 

@@ -58,7 +58,7 @@ async def test_rebuilding_calls_keeps_every_row_once_and_the_views_follow(stack:
     local = "calls_local" if cluster.layout(stack.settings).cluster else "calls"
     made: Any = await ch.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
                                "AND name = {t:String}", parameters={"t": local})
-    assert "index_granularity_bytes = 262144" in made.result_rows[0][0]
+    assert "index_granularity_bytes = 1048576" in made.result_rows[0][0]
     left = await ch.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                           "AND name LIKE 'calls_regranulated%'")
     assert left.result_rows[0][0] == 0
