@@ -9,27 +9,14 @@ from typing import Any
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from schemas import clickhouse_migrations, cluster
-from schemas.migrations import for_layout, statements
-from services.runtime import clients
+from schemas.migrations import statements
 from tests.ingest.support import record_values
-from tests.query.support import INSERT_SETTINGS, unique_company
+from tests.query.support import INSERT_SETTINGS, on_each_shard, unique_company
 from tests.stack import Stack
 
 
 async def _store(ch: AsyncClient, values: list[bytes]) -> None:
     await ch.raw_insert("calls", None, b"\n".join(values), fmt="JSONEachRow", settings=INSERT_SETTINGS)
-
-
-async def _on_every_target(stack: Stack, statement: str) -> None:
-    """One statement of the migration as `trilha migrate` runs it: rewritten for the layout, on each
-    DDL target (every embedded shard)."""
-    for target in cluster.ddl_targets(stack.settings):
-        client = await clients.clickhouse(target)
-        try:
-            for part in for_layout(statement, cluster.layout(stack.settings)):
-                await client.command(part)
-        finally:
-            await client.close()
 
 
 async def _counts(ch: AsyncClient, table: str, company: str) -> tuple[int, int]:
@@ -45,10 +32,10 @@ async def test_rebuilding_calls_keeps_every_row_once_and_the_views_follow(stack:
     steps = statements(dict(clickhouse_migrations())["0040_calls_small_granules"])
     swap = next(n for n, s in enumerate(steps) if s.startswith("EXCHANGE"))
     for statement in steps[:swap]:  # the new table and the copy
-        await _on_every_target(stack, statement)
+        await on_each_shard(stack, statement)
     await _store(ch, during)  # a writer that did not stop: into the old table, after the copy
     for statement in steps[swap:]:  # the swap, the catch-up, the drop
-        await _on_every_target(stack, statement)
+        await on_each_shard(stack, statement)
     await _store(ch, after)
 
     assert await _counts(ch, "calls", company) == (50, 50)  # every row, none twice
