@@ -103,13 +103,19 @@ def _renamed(sql: str, table: str) -> str:
                   sql)
 
 
+def _added_columns(table: str) -> list[str]:
+    """The columns later migrations add to `calls`, so every contract field has its column."""
+    return [_renamed(s, table) for _, sql in clickhouse_migrations() for s in statements(sql)
+            if re.match(r"ALTER\s+TABLE\s+calls\s+ADD\s+COLUMN\b", s, re.I)]
+
+
 def variants(table: str) -> list[tuple[str, list[str]]]:
     """(name, statements creating the variant's tables; the insert target is `<table>_calls`)."""
     out: list[tuple[str, list[str]]] = []
-    extra: list[str] = []
+    extra: list[str] = _added_columns(table)
     for name, step in STEPS:
         ddl = step()
-        out.append((name, [_renamed(ddl, table)]))
+        out.append((name, [_renamed(ddl, table), *extra]))
     for name, prefix in VIEWS.items():
         view = _migration(prefix)
         if prefix == "0004":  # the view's query as 0030 left it
