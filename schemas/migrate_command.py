@@ -10,10 +10,6 @@ from services.runtime import clients
 from services.runtime.deps import require_clickhouse, require_kafka
 from services.runtime.settings import Settings
 
-# A migration may copy a whole table (0040 rebuilds `calls`): hours on a large one, so the client
-# waits for a statement far longer than the 5 minutes every other client allows.
-STATEMENT_TIMEOUT_S = 24 * 3600
-
 
 async def prepare(settings: Settings) -> list[str]:
     """Migrations and topics; every process that needs them may call this (it is idempotent)."""
@@ -21,7 +17,7 @@ async def prepare(settings: Settings) -> list[str]:
     await require_kafka(settings)
     layout, applied = cluster.layout(settings), []
     for target in cluster.ddl_targets(settings):  # each embedded shard, or the one URL
-        client = await clients.clickhouse(target, send_receive_timeout=STATEMENT_TIMEOUT_S)
+        client = await clients.clickhouse(target)
         try:
             applied = await migrations.apply(client, layout)
         finally:

@@ -37,9 +37,6 @@ _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
 _CREATE_VIEW = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
 _CREATE_FUNCTION = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
 _ALTER = re.compile(r"^ALTER\s+TABLE\s+(\w+)", re.I)
-_EXCHANGE = re.compile(r"^EXCHANGE\s+TABLES\s+(\w+)\s+AND\s+(\w+)\s*$", re.I)
-_DROP = re.compile(r"^DROP\s+TABLE\s+IF\s+EXISTS\s+(\w+)(\s+SYNC)?\s*$", re.I)
-_AS_TABLE = re.compile(r"^\s+AS\s+(\w+)\b", re.I)
 _MODIFY_QUERY = re.compile(r"\bMODIFY\s+QUERY\b", re.I)
 _INSERT_SELECT = re.compile(r"^INSERT\s+INTO\s+\w+\b.*?\bSELECT\b", re.I | re.S)
 _COLUMN_CHANGE = re.compile(r"\b(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", re.I)
@@ -97,11 +94,6 @@ def for_layout(statement: str, layout: Layout) -> list[str]:
         return [f"{match.group(0)}{on}{statement[match.end():]}"]
     if _INSERT_SELECT.match(statement) and not layout.replicated:
         return [_to_local(statement)]
-    if match := _EXCHANGE.match(statement):  # a rebuilt table swapped in: the shards' tables swap
-        return [f"EXCHANGE TABLES {_local(match.group(1))} AND {_local(match.group(2))}{on}"]
-    if match := _DROP.match(statement):
-        name, sync = match.group(1), match.group(2) or ""
-        return [f"DROP TABLE IF EXISTS {n}{on}{sync}" for n in dict.fromkeys((name, _local(name)))]
     return [statement]
 
 
@@ -117,9 +109,7 @@ def _to_local(body: str) -> str:
 
 
 def _table(statement: str, name: str, layout: Layout, on: str) -> list[str]:
-    rest = statement[_CREATE_TABLE.match(statement).end():]
-    rest = _AS_TABLE.sub(lambda m: f" AS {_local(m.group(1))}", rest)  # a table made like another one
-    local = f"CREATE TABLE IF NOT EXISTS {name}_local{on}" + rest
+    local = f"CREATE TABLE IF NOT EXISTS {name}_local{on}" + statement[_CREATE_TABLE.match(statement).end():]
     if layout.replicated:
         local = _ENGINE.sub(lambda m: f"ENGINE = Replicated{m.group(1) or ''}MergeTree", local)
     key = shard_keys().get(name, "")

@@ -2,11 +2,10 @@
 
 Read paths, all within one company (the caller's) and all reading by sorting key:
 - QueryId: `calls` by its full key, the timestamp taken from `call_ids` (company_id, query_id →
-  timestamp) in the same query (`by_query_id`: one round trip; at 5M records, 15.9 ms of server
-  time against 7.8 + 16.2 ms for the two queries it replaced, measured by
-  `tests/bench/lookup_reads.py`'s accounting on the 0040 layout). With a QueryDate, `calls` is read
-  first within a few days of it (no `call_ids` read), falling back to `by_query_id` when the date
-  was wrong.
+  timestamp) in the same query (`by_query_id`: one round trip instead of two; at 5M records the
+  Events API's QueryId p50 went from 28.0 to 21.1-22.7 ms, server CPU from 26.6 to ~22 ms a
+  request: README "Storage figures"). With a QueryDate, `calls` is read first within a few days
+  of it (no `call_ids` read), falling back to `by_query_id` when the date was wrong.
 - q / Tags: search terms are normalised by the same SQL functions ingest's materialized view uses
   (`trilha_q_terms`, `trilha_tag_term`). The *driver* term (the rarest) is read from `call_terms`
   newest first from the cursor's keyset position, in sorting-key order and within a time window

@@ -12,7 +12,6 @@ added one by one:
   + skip indexes     the six bloom-filter/minmax indexes
   + call_ids view    the QueryId → timestamp materialized view and its table
   + call_terms view  the search-terms view (regexes, ARRAY JOIN) and its table: the full schema
-  0040 small granules the full schema with the granule size migration 0040 rebuilt `calls` with
 
 each in JSONEachRow with ingest's settings (`ingest.writer.insert_settings`) and in Native (bytes
 ClickHouse itself wrote from the bare table, so no Python builds them: the parse-free floor); the
@@ -20,9 +19,11 @@ bare table also in RowBinary and ArrowStream. The cost is ClickHouse's own accou
 server's `system.events` OSCPUVirtualTimeMicroseconds before and after each insert (nothing else
 runs on this stack), per row, the best of R rounds (each into a fresh table).
 
-`--merges`: instead, the `calls` schema before and after migration 0040 (its granule size),
-interleaved for R rounds: N rows inserted in 10 parts, then every table merged (`OPTIMIZE …
-FINAL`), the CPU of each phase per row, as ingest's parts are merged in the background.
+`--merges [--granule-bytes B]`: instead, the `calls` schema as it is and with adaptive granules of
+B bytes (`index_granularity_bytes`; a QueryId lookup then reads one such granule of `calls`
+instead of 8,192 rows), interleaved for R rounds: N rows inserted in 10 parts, then every table
+merged (`OPTIMIZE … FINAL`), the CPU of each phase per row, as ingest's parts are merged in the
+background.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ STEPS: list[tuple[str, Callable[[], str]]] = [
     ("+ skip indexes", _step()),
 ]
 VIEWS = {"+ call_ids view": "0003", "+ call_terms view": "0004"}
-REBUILT = "0040 small granules"  # the full schema with the settings migration 0040 rebuilt `calls` with
+FULL = "+ call_terms view"  # the whole `calls` schema: every feature above
 
 
-def _rebuilt_settings(ddl: str) -> str:
-    made = _migration("0040")[0]
-    return re.sub(r"SETTINGS [^;]*$", re.search(r"SETTINGS [^;]*$", made).group(0), ddl)
+def with_granule_bytes(ddl: list[str], granule_bytes: int) -> list[str]:
+    """The variant's statements with `calls` cut into granules of at most `granule_bytes`."""
+    return [re.sub(r"(SETTINGS [^;]*)$", rf"\1, index_granularity_bytes = {granule_bytes}", ddl[0]), *ddl[1:]]
 
 
 def _renamed(sql: str, table: str) -> str:
@@ -124,7 +125,6 @@ def variants(table: str) -> list[tuple[str, list[str]]]:
                                                              "call_terms_mv TO call_terms AS")]
         extra = extra + [_renamed(s, table) for s in view]
         out.append((name, [_renamed(ddl, table), *extra]))
-    out.append((REBUILT, [_renamed(_rebuilt_settings(ddl), table), *extra]))
     return out
 
 
@@ -170,7 +170,7 @@ async def floor(ch: AsyncClient, values: list[bytes]) -> dict[str, float]:
     bodies = await formats(ch, b"\n".join(values) + b"\n", steps["bare"], len(values))
     figures = {"bare table, Native": await cost(ch, steps["bare"], bodies["Native"], "Native", len(values), "floor")}
     for fmt in ("Native", "JSONEachRow"):
-        figures[f"calls schema, {fmt}"] = await cost(ch, steps[REBUILT], bodies[fmt], fmt, len(values), "floor")
+        figures[f"calls schema, {fmt}"] = await cost(ch, steps[FULL], bodies[fmt], fmt, len(values), "floor")
     await _drop(ch)
     return figures
 
@@ -182,7 +182,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     ch = await clients.clickhouse(stack.settings, send_receive_timeout=1800)
     try:
         if args.merges:
-            await merges(ch, values, args.rounds)
+            await merges(ch, values, args.rounds, args.granule_bytes)
             return 0
         steps = variants("cost")
         bodies = await formats(ch, body, steps[0][1], args.records)
@@ -200,13 +200,14 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     return 0
 
 
-async def merges(ch: AsyncClient, values: list[bytes], rounds: int, parts: int = 10) -> None:
-    """Insert in parts then merge all, for the schema before 0040 and as 0040 made it."""
-    steps, size = dict(variants("cost")), len(values) // parts
+async def merges(ch: AsyncClient, values: list[bytes], rounds: int, granule_bytes: int, parts: int = 10) -> None:
+    """Insert in parts then merge all, for `calls` as it is and with granules of `granule_bytes`."""
+    size, full = len(values) // parts, dict(variants("cost"))[FULL]
+    schemas = {"calls": full, f"calls, {granule_bytes:,} B granules": with_granule_bytes(full, granule_bytes)}
     for n in range(rounds):
-        for name in ("+ call_terms view", REBUILT):
+        for name, ddl in schemas.items():
             await _drop(ch)
-            for statement in steps[name]:
+            for statement in ddl:
                 await ch.command(statement)
             started = await _cpu(ch)
             for part in range(parts):
@@ -218,7 +219,7 @@ async def merges(ch: AsyncClient, values: list[bytes], rounds: int, parts: int =
                 await ch.command(f"OPTIMIZE TABLE {table} FINAL")
             merged = await _cpu(ch)
             insert_us, merge_us = (inserted - started) / len(values), (merged - inserted) / len(values)
-            print(f"  round {n} {name:<20} insert {insert_us:6.2f}  merge {merge_us:6.2f}  "
+            print(f"  round {n} {name:<30} insert {insert_us:6.2f}  merge {merge_us:6.2f}  "
                   f"total {insert_us + merge_us:6.2f} µs/row", flush=True)
     await _drop(ch)
 
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--merges", action="store_true", help="insert + merge CPU, before and after 0040")
+    parser.add_argument("--merges", action="store_true", help="insert + merge CPU, by granule size")
+    parser.add_argument("--granule-bytes", type=int, default=1 << 20, help="the candidate granule size (--merges)")
     args = parser.parse_args(argv)
     return in_own_stack("insert-costs", lambda stack: run(stack, args))
 

@@ -94,8 +94,7 @@ def test_cluster_migrations_are_replicated_distributed_and_on_cluster() -> None:
 
     layout = Layout("prod", replicated=True, database="trilha")
     tables = set(shard_keys())
-    assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs",
-                      "calls_regranulated"}
+    assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs"}
     assert all(shard_keys().values()), "every table declares its sharding key"
     for _, sql in clickhouse_migrations():
         for statement in statements(sql):
@@ -142,22 +141,3 @@ def test_a_backfill_writes_each_shards_rows_once() -> None:
         "INSERT INTO call_terms_local (term) SELECT q AS term FROM calls_local ARRAY JOIN [1] AS x WHERE 1"]
     assert for_layout(backfill, Layout("prod", replicated=True, database="trilha")) == [backfill]
     assert for_layout(backfill, Layout()) == [backfill]
-
-
-def test_a_rebuilt_table_is_made_swapped_and_dropped_on_every_shard() -> None:
-    """A table rebuilt with new settings (0040): made like the shards' local table, swapped with it
-    (the Distributed table and the views name the local one, so they follow), then dropped everywhere."""
-    prod, shards = Layout("prod", replicated=True, database="trilha"), Layout("trilha_shards")
-    made = "CREATE TABLE IF NOT EXISTS calls_regranulated AS calls\nENGINE = ReplacingMergeTree ORDER BY a"
-    assert for_layout(made, shards)[0] == ("CREATE TABLE IF NOT EXISTS calls_regranulated_local AS calls_local\n"
-                                           "ENGINE = ReplacingMergeTree ORDER BY a")
-    assert for_layout(made, prod)[0].startswith("CREATE TABLE IF NOT EXISTS calls_regranulated_local ON CLUSTER "
-                                                "'prod' AS calls_local\nENGINE = ReplicatedReplacingMergeTree")
-    swap = "EXCHANGE TABLES calls AND calls_regranulated"
-    assert for_layout(swap, Layout()) == [swap]
-    assert for_layout(swap, shards) == ["EXCHANGE TABLES calls_local AND calls_regranulated_local"]
-    assert for_layout(swap, prod) == ["EXCHANGE TABLES calls_local AND calls_regranulated_local ON CLUSTER 'prod'"]
-    drop = "DROP TABLE IF EXISTS calls_regranulated SYNC"
-    assert for_layout(drop, Layout()) == [drop]
-    assert for_layout(drop, prod) == ["DROP TABLE IF EXISTS calls_regranulated ON CLUSTER 'prod' SYNC",
-                                      "DROP TABLE IF EXISTS calls_regranulated_local ON CLUSTER 'prod' SYNC"]

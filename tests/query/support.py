@@ -19,25 +19,11 @@ import orjson
 from aiohttp import ClientSession, ClientTimeout
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
-from schemas import cluster
-from schemas.migrations import for_layout
-from services.runtime import clients
 from services.runtime.netcheck import wait_for_port
 from tests.stack import ROOT, Stack, free_port
 
 Record = dict[str, Any]
 INSERT_SETTINGS = {"date_time_input_format": "best_effort", "input_format_json_read_objects_as_strings": 1}
-
-
-async def on_each_shard(stack: Stack, sql: str, parameters: dict[str, Any] | None = None) -> None:
-    """Run `sql` as the migrations run it: rewritten for the stack's layout, on every DDL target."""
-    for target in cluster.ddl_targets(stack.settings):
-        client = await clients.clickhouse(target)
-        try:
-            for part in for_layout(sql, cluster.layout(stack.settings)):
-                await client.command(part, parameters=parameters or {})
-        finally:
-            await client.close()
 
 
 def unique_company(prefix: str = "co") -> str:

@@ -14,17 +14,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from schemas import clickhouse_migrations, cluster
-from schemas.migrations import statements
+from schemas.migrations import for_layout, statements
+from services.runtime import clients
 from services.stack.records import RecordFactory
-from tests.query.support import (
-    QueryService,
-    bearer,
-    create_token,
-    on_each_shard,
-    query_service,
-    raw_insert,
-    unique_company,
-)
+from tests.query.support import QueryService, bearer, create_token, query_service, raw_insert, unique_company
 from tests.stack import Stack
 
 START = datetime(2025, 9, 1, tzinfo=UTC)
@@ -98,6 +91,17 @@ def _backfill() -> str:
     return f"{head} AND company_id = {{company:String}}\nSETTINGS {settings_clause}"
 
 
+async def _on_each_shard(stack: Stack, sql: str, parameters: dict[str, Any]) -> None:
+    """Run `sql` as the migrations run it: rewritten for the stack's layout, on every DDL target."""
+    for target in cluster.ddl_targets(stack.settings):
+        client = await clients.clickhouse(target)
+        try:
+            for part in for_layout(sql, cluster.layout(stack.settings)):
+                await client.command(part, parameters=parameters)
+        finally:
+            await client.close()
+
+
 @pytest.mark.parametrize("once_through_distributed", [False, True])
 async def test_calls_stored_before_the_migration_are_found_by_both_spellings_after_its_backfill(
         stack: Stack, ch: AsyncClient, service: QueryService, once_through_distributed: bool) -> None:
@@ -114,7 +118,7 @@ async def test_calls_stored_before_the_migration_are_found_by_both_spellings_aft
     table = "call_terms_local" if cluster.layout(stack.settings).cluster else "call_terms"
     for term, record in ((f"q:doc{{{CPF_BARE}}}", records[0]), ("q:cep{01310100}", records[1]),
                          (f"q:cnpj{{{CNPJ_BARE}}}", records[2])):
-        await on_each_shard(stack, f"DELETE FROM {table} WHERE company_id = {{company:String}} "
+        await _on_each_shard(stack, f"DELETE FROM {table} WHERE company_id = {{company:String}} "
                                     "AND term = {term:String} AND query_id = {id:String}",
                              {"company": company, "term": term, "id": record["query_id"]})
     assert await _found(service, token, f"doc{{{CPF}}}") == {records[1]["query_id"]}
@@ -122,7 +126,7 @@ async def test_calls_stored_before_the_migration_are_found_by_both_spellings_aft
     if once_through_distributed:
         await ch.command(_backfill(), parameters={"company": company})
     else:
-        await on_each_shard(stack, _backfill(), {"company": company})
+        await _on_each_shard(stack, _backfill(), {"company": company})
 
     rows = await ch.query("SELECT term, query_id, shardNum(), count() FROM call_terms "
                           "WHERE company_id = {company:String} GROUP BY ALL", parameters={"company": company})
