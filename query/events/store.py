@@ -69,11 +69,7 @@ async def record_by_query_id(ch: AsyncClient, scope: TenantScope, query_id: str,
                                                    {**params, "lo": millis(around[0]), "hi": millis(around[1])}))
         if rows:
             return to_record(rows[0])
-    stamps = [row[0] for row in await compact_rows(ch, scope.statement(events_sql.query_id_timestamps(), params))]
-    if not stamps:
-        return None
-    rows = await json_rows(ch, scope.statement(events_sql.by_query_id_between(),
-                                               {**params, "lo": min(stamps), "hi": max(stamps) + 1}))
+    rows = await json_rows(ch, scope.statement(events_sql.by_query_id(), params))
     return to_record(rows[0]) if rows else None
 
 

@@ -19,7 +19,14 @@ and, to show where the ceilings are:
   core, nothing else running;
 * ClickHouse alone: the same kind of records inserted straight into `calls` (same JSONEachRow
   settings, 100k-row inserts, one at a time, no Kafka, no Python decoding), and its ratio to (b):
-  (a) cannot exceed it on this machine.
+  (a) cannot exceed it on this machine;
+* the CPU bill: ClickHouse's CPU per record also by its own accounting (`system.events`
+  OSCPUVirtualTimeMicroseconds, summed over the shards: query and background threads, merges
+  included), the whole pipeline's records per CPU-second (broker + worker + ClickHouse process
+  CPU), and the floor it is measured against: ClickHouse alone inserting 100k of the same records
+  once into a bare table in Native (no parsing, no schema work), and into the `calls` schema in
+  Native and in JSONEachRow (`tests.bench.insert_costs`; `python -m tests.bench.insert_costs` costs
+  each feature of the schema).
 
 Options: --records N, --partitions P, --profile FILE (py-spy flame graph of the worker, if py-spy
 is installed), --keep (leave the stack's data directory).
@@ -42,8 +49,10 @@ import psutil
 from ingest.decode import Decoder
 from ingest.worker import consumer_options
 from ingest.writer import contract_columns, insert_settings
+from schemas import cluster
 from services.runtime import clients
 from services.runtime.settings import Settings
+from tests.bench import insert_costs
 from tests.bench.harness import in_own_stack
 from tests.ingest.support import produce, record_values
 from tests.stack import Stack
@@ -89,7 +98,24 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     alone = await clickhouse_alone(settings, record_values(args.records, f"{company}-direct", seed=stamp + 1))
     print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  = {alone / drain:.2f} of (b),"
           " the ceiling of (c) here")
+    await cpu_bill(settings, cpu, record_values(100_000, f"{company}-floor", seed=stamp + 2))
     return 0
+
+
+async def cpu_bill(settings: Settings, cpu: dict[str, float], values: list[bytes]) -> None:
+    """What the pipeline costs in CPU per record, against what ClickHouse alone needs at the least."""
+    paid = sum(us for name, us in cpu.items() if name in ("broker", "worker") or name.startswith("clickhouse"))
+    print(f"whole pipeline (broker + worker + ClickHouse, process CPU): {paid:.1f} µs/record"
+          f" = {1e6 / paid:,.0f} records per CPU-second")
+    client = await clients.clickhouse(settings)
+    try:
+        floor = await insert_costs.floor(client, values)
+    finally:
+        await client.close()
+    print(f"floor, ClickHouse alone on one server ({len(values):,} of the same records in one insert, its own"
+          " CPU accounting):")
+    for name, us in floor.items():
+        print(f"  {name:<26} {us:6.2f} µs/record = {1e6 / us:>9,.0f} records per CPU-second")
 
 
 def decode_cost(values: list[bytes], rounds: int = 5) -> float:
@@ -150,6 +176,7 @@ async def end_to_end(stack: Stack, settings: Settings, company: str, expected: i
     assigned = _log_time(stack.log("bench-worker"), "partitions assigned")
     rows = max(1, last.rows - first.rows)
     cpu = {name: (last.cpu[name] - first.cpu[name]) / rows * 1e6 for name in processes}
+    cpu["ClickHouse's own accounting"] = (last.engine_us - first.engine_us) / rows
     return expected / (last.at - assigned), rows / max(1e-9, last.at - first.at), cpu
 
 
@@ -158,6 +185,7 @@ class _Seen:
     at: float  # epoch seconds
     rows: int
     cpu: dict[str, float]  # CPU seconds of each process so far
+    engine_us: int  # ClickHouse's own CPU accounting so far, µs, every shard
 
 
 async def _wait_rows(settings: Settings, company: str, expected: int, processes: dict[str, psutil.Process]
@@ -169,8 +197,9 @@ async def _wait_rows(settings: Settings, company: str, expected: int, processes:
         while time.monotonic() < deadline:
             count = (await client.query("SELECT count() FROM calls WHERE company_id = {c:String}",
                                         parameters={"c": company})).result_rows[0][0]
-            if count:
-                seen = _Seen(time.time(), count, {name: _cpu(p) for name, p in processes.items()})
+            if count and (first is None or count >= expected):
+                seen = _Seen(time.time(), count, {name: _cpu(p) for name, p in processes.items()},
+                             await engine_cpu_us(settings))
                 first = first or seen
                 if count >= expected:
                     return first, seen
@@ -178,6 +207,18 @@ async def _wait_rows(settings: Settings, company: str, expected: int, processes:
         raise SystemExit(f"only {count:,} of {expected:,} rows after 600 s")
     finally:
         await client.close()
+
+
+async def engine_cpu_us(settings: Settings) -> int:
+    """ClickHouse's CPU so far by its own accounting, summed over the shards (each counts its own)."""
+    total = 0
+    for target in cluster.ddl_targets(settings):
+        client = await clients.clickhouse(target)
+        try:
+            total += int((await client.query(insert_costs.CPU_SQL)).result_rows[0][0])
+        finally:
+            await client.close()
+    return total
 
 
 def _log_time(log: str, event: str) -> float:

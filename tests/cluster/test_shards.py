@@ -112,6 +112,9 @@ async def test_a_big_company_spreads_over_every_shard_and_a_query_id_is_read_fro
     row = await cch.query(events_sql.by_query_id_between(), settings=pruned, parameters={
         "company": company, "query_id": record["query_id"], "lo": when, "hi": when + 1})
     assert [r[0] for r in row.result_rows] == [record["query_id"]]
+    one_trip = await cch.query(events_sql.by_query_id(), settings=pruned,  # the lookup the service runs
+                               parameters={"company": company, "query_id": record["query_id"]})
+    assert [r[0] for r in one_trip.result_rows] == [record["query_id"]]
 
 
 async def test_a_batch_retried_after_one_shard_took_its_part_is_stored_once(cluster: Cluster, cch: AsyncClient
