@@ -1,0 +1,61 @@
+"""`trilha checkpoint`: every TRILHA_CHECKPOINT_INTERVAL_S (and once more at SIGTERM/SIGINT) a
+round of `checkpointer`, signed with the deployment's current key. One such process per
+deployment (`trilha up` starts it beside ingest). `--once` runs one round and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+import orjson
+
+from services.proofs import checkpointer, keys
+from services.runtime import clients, deps, logs
+from services.runtime.settings import Settings
+
+log = logs.get("checkpoint")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="one round now, print the checkpoint, exit")
+
+
+async def _round(ch: object, settings: Settings) -> dict | None:
+    kid, key = keys.current(keys.keys_dir(settings))
+    made = await checkpointer.run_round(ch, settings, kid, key)  # type: ignore[arg-type]
+    if made is not None:
+        log.info("checkpoint signed", seq=made["seq"], size=made["size"], root=made["root"])
+    return made
+
+
+async def serve(settings: Settings, once: bool) -> int:
+    await deps.require_clickhouse(settings)
+    ch = await clients.clickhouse(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if once:
+            made = await _round(ch, settings)
+            print(orjson.dumps(made).decode() if made else "no new records since the last checkpoint", flush=True)
+            return 0
+        while True:
+            try:
+                await _round(ch, settings)
+            except Exception as exc:  # noqa: BLE001 - ClickHouse away: the next round starts from the last checkpoint
+                log.warning("checkpoint round failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            if stop.is_set():
+                return 0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.checkpoint_interval_s)
+    finally:
+        await ch.close()
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    logs.configure(settings.log_level, settings.log_format, component="checkpoint")
+    return asyncio.run(serve(settings, args.once))
