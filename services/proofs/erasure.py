@@ -35,9 +35,10 @@ def entry_ok(entry: dict[str, Any], leaf: dict[str, Any], public_keys: dict[str,
 
 async def entries(ch: AsyncClient, company: str | None) -> dict[tuple[str, str, int], dict[str, Any]]:
     where = "WHERE company_id = {company:String}" if company else ""
-    rows = await ledger.select(ch, f"SELECT {', '.join(FIELDS)}, signature, toUnixTimestamp64Milli(timestamp) AS ts "
-                                 f"FROM proof_erasures {where}", {"company": company or ""})
-    return {(row["company_id"], row["query_id"], row.pop("ts")): row for row in rows}
+    columns = ", ".join(name for name in FIELDS if name != "timestamp")
+    rows = await ledger.select(ch, f"SELECT {columns}, signature, toUnixTimestamp64Milli(timestamp) AS ts "
+                                   f"FROM proof_erasures {where}", {"company": company or ""})
+    return {(row["company_id"], row["query_id"], row["ts"]): {**row, "timestamp": instant(row["ts"])} for row in rows}
 
 
 async def erase(settings: Settings, company: str, query_id: str, reason: str, key_id: str,
