@@ -43,11 +43,15 @@ async def serve(settings: Settings, once: bool) -> int:
             made = await _round(ch, settings)
             print(orjson.dumps(made).decode() if made else "no new records since the last checkpoint", flush=True)
             return 0
+        first = True
         while True:
             try:
                 await _round(ch, settings)
             except Exception as exc:  # noqa: BLE001 - ClickHouse away: the next round starts from the last checkpoint
                 log.warning("checkpoint round failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            if first:
+                log.info("checkpointing", interval_s=settings.checkpoint_interval_s)
+                first = False
             if stop.is_set():
                 return 0
             with contextlib.suppress(TimeoutError):
