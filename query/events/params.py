@@ -90,7 +90,7 @@ def parse(body: dict[str, Any]) -> EventsRequest:
     page_size = parsing.integer(body, "PageSize", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)
     cursor = parsing.text(body, "Cursor", max_length=4096)
     return EventsRequest(query_id, q, tags, query_date, page_size or DEFAULT_PAGE_SIZE, cursor,
-                         parsing.boolean(body, "Proof"))
+                         bool(parsing.optional(body, "Proof", bool)))
 
 
 def _q(body: dict[str, Any]) -> str | None:
