@@ -10,51 +10,50 @@ to them, as RFC 8785 §3.2.2.3 says).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from json.encoder import encode_basestring as _string  # C: escapes exactly what RFC 8785 escapes
 from typing import Any
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def dumps(value: Any) -> bytes:
     """The canonical UTF-8 bytes of `value` (dict, list, str, int, float, bool, None)."""
     parts: list[str] = []
-    _write(value, parts)
+    _write(value, parts.append)
     return "".join(parts).encode("utf-8")
 
 
-def _write(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(_string(value))
-    elif isinstance(value, int | float):
-        out.append(number(float(value)) if not isinstance(value, int) or abs(value) > 2**53 else str(value))
-    elif isinstance(value, dict):
-        out.append("{")
-        for n, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be"))):
-            out.append("," if n else "")
-            out.append(_string(key))
-            out.append(":")
+def _write(value: Any, out: Callable[[str], None]) -> None:
+    kind = type(value)
+    if kind is str:
+        out(_string(value))
+    elif kind is dict:
+        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16)
+        out("{")
+        first = True
+        for key in keys:
+            out(_string(key) + ":" if first else "," + _string(key) + ":")
+            first = False
             _write(value[key], out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
+        out("}")
+    elif kind is list or kind is tuple:
+        out("[")
         for n, item in enumerate(value):
-            out.append("," if n else "")
+            if n:
+                out(",")
             _write(item, out)
-        out.append("]")
+        out("]")
+    elif value is None or value is True or value is False:
+        out("null" if value is None else "true" if value else "false")
+    elif kind is int:
+        out(str(value) if -2**53 <= value <= 2**53 else number(float(value)))
+    elif kind is float:
+        out(number(value))
     else:
-        raise TypeError(f"not JSON: {type(value).__name__}")
+        raise TypeError(f"not JSON: {kind.__name__}")
 
 
-def _string(text: str) -> str:
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " else c) for c in text) + '"'
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be")
 
 
 def number(x: float) -> str:
