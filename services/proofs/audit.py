@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from query.events.store import to_record
 from services.proofs import erasure, ledger, merkle, signing
-from services.proofs.leaf import instant, leaf_hash
+from services.proofs.leaf import instant, leaf_hash, millis
 
 
 @dataclass
@@ -46,14 +45,11 @@ async def run(ch: AsyncClient, public_keys: dict[str, bytes], company: str | Non
     recomputed = _check_tree(heads, leaves, report)
     _check_nodes(await ledger.all_nodes(ch, committed), recomputed, report)
     if heads:
-        horizon = _millis(heads[-1]["horizon"])
+        horizon = millis(heads[-1]["horizon"])
         erasures = await erasure.entries(ch, company)
         await _check_records(ch, leaves, horizon, company, erasures, public_keys, report)
     return report
 
-
-def _millis(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp() * 1000)
 
 
 def _check_chain(heads: list[dict[str, Any]], public_keys: dict[str, bytes], report: Report) -> None:

@@ -19,7 +19,6 @@ Which records, exactly once each, whatever ingest retried, re-read or re-balance
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
@@ -27,21 +26,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from query.events.store import to_record
 from services.proofs import ledger, merkle, signing
-from services.proofs.leaf import instant, leaf_hash
+from services.proofs.leaf import instant, leaf_hash, millis
 from services.runtime.settings import Settings
 
 PAGE = 20_000
 
-
-def _millis(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp() * 1000)
 
 
 async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed25519PrivateKey) -> dict[str, Any] | None:
     """Add what was stored since the last checkpoint; the new checkpoint, or None if nothing new."""
     last = await ledger.latest_checkpoint(ch)
     size = int(last["size"]) if last else 0
-    horizon = _millis(last["horizon"]) if last else 0
+    horizon = millis(last["horizon"]) if last else 0
     hi = await ledger.server_now_ms(ch) - int(settings.checkpoint_lag_s * 1000)
     lo = max(0, horizon - int(settings.checkpoint_overlap_s * 1000))
     if hi <= horizon:

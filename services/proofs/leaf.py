@@ -22,6 +22,11 @@ def instant(millis: int) -> str:
     return (_EPOCH + timedelta(milliseconds=millis)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def millis(text: str) -> int:
+    """An instant as the proof format writes it (or any ISO 8601 with an offset) → ms since the epoch."""
+    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
+
+
 def leaf_bytes(record: dict[str, Any], stored_at: str) -> bytes:
     return canonical.dumps({"company": record["company_id"], "record": record, "stored_at": stored_at})
 

@@ -4,20 +4,18 @@ checkpoints. Everything in them is what a verifier needs offline (see README, "P
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from services.proofs import ledger, merkle
-from services.proofs.leaf import instant
+from services.proofs.leaf import instant, millis
 
 PENDING = "not yet covered by a checkpoint: ask again after the next one (TRILHA_CHECKPOINT_INTERVAL_S)"
 
 
 def _key(record: dict[str, Any]) -> tuple[str, str, int]:
-    moment = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
-    return record["company_id"], record["query_id"], int(moment.timestamp() * 1000)
+    return record["company_id"], record["query_id"], millis(record["timestamp"])
 
 
 async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str, Any]:
