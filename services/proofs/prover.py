@@ -11,6 +11,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from services.proofs import ledger, merkle
 from services.proofs.leaf import instant, millis
 
+UNAVAILABLE = "the proof tree's stored nodes are incomplete (tampering?): the operator should run trilha audit"
 PENDING = "not yet covered by a checkpoint: ask again after the next one (TRILHA_CHECKPOINT_INTERVAL_S)"
 
 
@@ -33,7 +34,11 @@ async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str,
         if row is None:
             proofs.append({"query_id": record["query_id"], "status": "pending", "message": PENDING})
             continue
-        path = [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges[key]]
+        try:
+            path = [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges[key]]
+        except KeyError:  # a stored node is missing: say so, never a 500
+            proofs.append({"query_id": record["query_id"], "status": "unavailable", "message": UNAVAILABLE})
+            continue
         proofs.append({"query_id": record["query_id"], "status": "included", "leaf_index": row["leaf_index"],
                        "tree_size": size, "stored_at": instant(row["stored_ms"]), "leaf_hash": row["leaf_hash"],
                        "path": path})
