@@ -98,10 +98,15 @@ def _check_tree(heads: list[dict[str, Any]], leaves: list[dict[str, Any]],
 
 
 def _check_nodes(stored: list[dict[str, Any]], recomputed: dict[tuple[int, int], bytes], report: Report) -> None:
+    """Every stored node must be the one the leaves give, and every one the leaves give be stored."""
+    seen = set()
     for row in stored:
         key = (row["level"], row["idx"])
+        seen.add(key)
         if key in recomputed and recomputed[key].hex() != row["hash"]:
             report.problems.append(f"tree node (level {key[0]}, index {key[1]}): differs from the stored leaves")
+    for key in sorted(set(recomputed) - seen):
+        report.problems.append(f"tree node (level {key[0]}, index {key[1]}): missing (proofs through it fail)")
 
 
 async def _check_records(ch: AsyncClient, leaves: list[dict[str, Any]], horizon: int, company: str | None,

@@ -128,7 +128,7 @@ async def all_leaves(ch: AsyncClient) -> list[dict[str, Any]]:
 
 
 async def all_nodes(ch: AsyncClient, committed: set[int]) -> list[dict[str, Any]]:
-    rows = await select(ch, "SELECT level, idx, hash, attempt FROM proof_nodes WHERE level > 0")
+    rows = await select(ch, "SELECT level, idx, hash, attempt FROM proof_nodes")
     return [row for row in rows if int(row["attempt"]) in committed]
 
 

@@ -64,12 +64,12 @@ async def ingest(stack: Stack, args: argparse.Namespace) -> int:
     rates = {}
     for label in ("off", "on"):
         topic, company = f"bench-proofs-{label}-{stamp}", f"bench-{label}-{stamp}"
-        settings = replace(stack.with_topic(topic), batch_max_age_s=1.0, log_level="warning")
+        settings = replace(stack.with_topic(topic), batch_max_age_s=1.0)
         await produce(settings, record_values(args.records, company, seed=stamp), compression="lz4")
         if label == "on":
             await _catch_up(stack)  # the "off" run's records are leaves already: only ingest's new ones count
             stack.spawn("bench-checkpoint", "checkpoint", settings=replace(
-                settings, checkpoint_interval_s=5.0, checkpoint_lag_s=1.0, log_level="info"))
+                settings, checkpoint_interval_s=5.0, checkpoint_lag_s=1.0))
         try:
             rate, steady, _ = await end_to_end(stack, settings, company, args.records, None)
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.proofs import ledger
+from services.proofs import ledger, merkle
 from services.stack.records import RecordFactory
 from tests.proofs import independent
 from tests.proofs.support import checkpoint, tamper
@@ -140,3 +140,30 @@ async def test_an_lgpd_erasure_shows_as_an_erasure(stack: Stack, ch, service: Qu
     answer = await service.post("/events", {"QueryId": victim}, headers=world["token"])
     assert answer.status == 404
     assert await _proof_ok(service, world, bystander)
+
+
+
+async def test_a_deleted_tree_node_is_reported_and_proofs_through_it_say_so(stack: Stack, ch,  # noqa: ANN001
+                                                                          service: QueryService) -> None:
+    world = await _company(stack, ch, count=2)
+    await _company(stack, ch, count=2)  # leaves after ours: our path has a node to lose
+    query_id = world["records"][0]["query_id"]
+    answer = await service.post("/events", {"QueryId": query_id, "Proof": True}, headers=world["token"])
+    proof = answer.body["Proofs"][0]
+    a, b = merkle.inclusion_ranges(proof["leaf_index"], proof["tree_size"])[0]
+    level, index = merkle.pieces(a, b)[0]
+    original = await ch.query("SELECT hash, attempt FROM proof_nodes WHERE level = {l:UInt8} AND idx = {i:UInt64}",
+                              parameters={"l": level, "i": index})
+    await tamper(stack, "ALTER TABLE proof_nodes DELETE WHERE level = {l:UInt8} AND idx = {i:UInt64}",
+                 l=level, i=index)
+    try:
+        done = _audit(stack, world["company"])
+        assert done.returncode == 1 and f"tree node (level {level}, index {index}): missing" in done.stdout, \
+            done.stdout
+        answer = await service.post("/events", {"QueryId": query_id, "Proof": True}, headers=world["token"])
+        assert answer.status == 200 and answer.body["Proofs"][0]["status"] == "unavailable", answer.body
+    finally:
+        hash_, attempt = original.result_rows[0]
+        await ch.command("INSERT INTO proof_nodes (level, idx, hash, attempt) VALUES ({l:UInt8}, {i:UInt64}, "
+                         "{h:String}, {a:UInt64})", parameters={"l": level, "i": index, "h": hash_, "a": attempt})
+    assert _audit(stack, world["company"]).returncode == 0
