@@ -9,10 +9,16 @@ to them, as RFC 8785 §3.2.2.3 says).
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable
 from json.encoder import encode_basestring as _string  # C: escapes exactly what RFC 8785 escapes
 from typing import Any
+
+import orjson
+
+_HIGH = re.compile(rb"[\xee-\xf4]")  # UTF-8 lead bytes of U+E000 and above
 
 
 def dumps(value: Any) -> bytes:
@@ -22,12 +28,31 @@ def dumps(value: Any) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+def _fast(container: dict[str, Any] | list[Any]) -> str | None:
+    """orjson's sorted, compact output when it already is RFC 8785's (several times faster than
+    walking): every float written as ECMAScript writes it (orjson writes `1.0` and `1e-6` where
+    RFC 8785 has `1` and `0.000001`), no integer beyond 2**53 (refused by
+    OPT_STRICT_INTEGER), no character from U+E000 up (where UTF-8 order, orjson's, and UTF-16
+    order, RFC 8785's, differ); its string escapes are RFC 8785's. None: walk it instead."""
+    try:
+        out = orjson.dumps(container, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        return None
+    if _HIGH.search(out):
+        return None
+    floats: list[str] = []
+    json.loads(out, parse_float=floats.append)  # C scanner; calls back only for float tokens
+    return out.decode() if all(number(float(token)) == token for token in floats) else None
+
+
 def _write(value: Any, out: Callable[[str], None]) -> None:
     kind = type(value)
     if kind is str:
         out(_string(value))
+    elif (kind is dict or kind is list) and len(value) > 1 and (fast := _fast(value)) is not None:
+        out(fast)
     elif kind is dict:
-        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16)
+        keys = sorted(value) if "".join(value).isascii() else sorted(value, key=_utf16)
         out("{")
         first = True
         for key in keys:

@@ -1,6 +1,7 @@
 """`trilha checkpoint`: every TRILHA_CHECKPOINT_INTERVAL_S (and once more at SIGTERM/SIGINT) a
 round of `checkpointer`, signed with the deployment's current key. One such process per
-deployment (`trilha up` starts it beside ingest). `--once` runs one round and prints it.
+deployment (`trilha up` starts it beside ingest), at nice 10: on shared cores ingest and queries go
+first, and a round that falls behind catches up when they idle. `--once` runs one round and prints it.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 
 import orjson
@@ -17,6 +19,7 @@ from services.runtime import clients, deps, logs
 from services.runtime.settings import Settings
 
 log = logs.get("checkpoint")
+NICE = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,4 +65,6 @@ async def serve(settings: Settings, once: bool) -> int:
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings.log_level, settings.log_format, component="checkpoint")
+    if not args.once:
+        os.nice(NICE)  # a proof may wait a little; ingest and queries sharing the cores must not
     return asyncio.run(serve(settings, args.once))

@@ -114,3 +114,20 @@ def test_trilha_keys_prints_what_the_well_known_path_serves(stack: Stack) -> Non
     assert done.returncode == 0, done.stderr
     [key] = [k for k in orjson.loads(done.stdout)["keys"] if k["current"]]
     assert len(bytes.fromhex(key["public_key"])) == 32
+
+
+async def test_trilha_verify_checks_a_saved_consistency_proof(stack: Stack, ch, service: QueryService,  # noqa: ANN001
+                                                              world: dict[str, Any], tmp_path: Path) -> None:
+    await raw_insert(ch, [RecordFactory(seed=9).record(NOW, company=world["company"])])
+    head = await checkpoint(stack, ch)
+    assert head is not None and head["seq"] > 1
+    answer = await service.get(f"/proofs/consistency?from=1&to={head['seq']}", headers=world["token"])
+    saved, keys = tmp_path / "consistency.json", tmp_path / "keys.json"
+    saved.write_bytes(orjson.dumps(answer.body))
+    keys.write_bytes(orjson.dumps(await _keys(service)))
+    done = cli(stack, "verify", str(saved), "--keys", str(keys))
+    assert done.returncode == 0 and f"checkpoint {head['seq']} extends checkpoint 1" in done.stdout, done.stdout
+    if answer.body["path"]:
+        answer.body["path"][0] = ("0" if answer.body["path"][0][0] != "0" else "1") + answer.body["path"][0][1:]
+        saved.write_bytes(orjson.dumps(answer.body))
+        assert cli(stack, "verify", str(saved), "--keys", str(keys)).returncode == 1
