@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 _HIGH = re.compile(rb"[\xee-\xf4]")  # UTF-8 lead bytes of U+E000 and above
+_FLOATS: list[str] = []  # the float tokens `_FLOAT_SCANNER` met (one caller at a time: no await inside)
+_FLOAT_SCANNER = json.JSONDecoder(parse_float=_FLOATS.append)
 
 
 def dumps(value: Any) -> bytes:
@@ -40,9 +42,10 @@ def _fast(container: dict[str, Any] | list[Any]) -> str | None:
         return None
     if _HIGH.search(out):
         return None
-    floats: list[str] = []
-    json.loads(out, parse_float=floats.append)  # C scanner; calls back only for float tokens
-    return out.decode() if all(number(float(token)) == token for token in floats) else None
+    text = out.decode()
+    _FLOATS.clear()
+    _FLOAT_SCANNER.decode(text)  # C scanner; calls back only for float tokens
+    return text if all(number(float(token)) == token for token in _FLOATS) else None
 
 
 def _write(value: Any, out: Callable[[str], None]) -> None:
