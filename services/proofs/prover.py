@@ -4,6 +4,7 @@ checkpoints. Everything in them is what a verifier needs offline (see README, "P
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
@@ -21,9 +22,8 @@ def _key(record: dict[str, Any]) -> tuple[str, str, int]:
 
 async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str, Any]:
     """`{"Checkpoint": …, "Proofs": [one per record, same order]}` against the latest checkpoint."""
-    head = await ledger.latest_checkpoint(ch)
+    head, found = await asyncio.gather(ledger.latest_checkpoint(ch), ledger.leaves(ch, [_key(r) for r in records]))
     size = int(head["size"]) if head else 0
-    found = await ledger.leaves(ch, [_key(r) for r in records]) if head else {}
     covered = {key: row for key, row in found.items() if row["leaf_index"] < size}
     ranges = {key: merkle.inclusion_ranges(row["leaf_index"], size) for key, row in covered.items()}
     stored = await ledger.nodes(ch, merkle.needed(r for rs in ranges.values() for r in rs))

@@ -9,8 +9,10 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from schemas import cluster
 from services.proofs import checkpointer, keys
 from services.proofs.erasure import mutate
+from services.runtime import clients
 from tests.stack import Stack
 
 
@@ -29,3 +31,15 @@ async def checkpoint(stack: Stack, ch: AsyncClient) -> dict[str, Any] | None:
 async def tamper(stack: Stack, statement: str, **parameters: Any) -> None:
     """An ALTER TABLE … UPDATE/DELETE behind the service's back, on every shard."""
     await mutate(stack.settings, statement, parameters)
+
+
+async def merge_calls(stack: Stack, partition: int) -> None:
+    """Merge one month of `calls` on every shard, as ClickHouse eventually does by itself: a
+    ReplacingMergeTree keeps the last row inserted with a key (what an insert-replace counts on)."""
+    table = "calls_local" if cluster.layout(stack.settings).cluster else "calls"
+    for target in cluster.ddl_targets(stack.settings):
+        ch = await clients.clickhouse(target)
+        try:
+            await ch.command(f"OPTIMIZE TABLE {table} PARTITION ID '{int(partition)}' FINAL")
+        finally:
+            await ch.close()
