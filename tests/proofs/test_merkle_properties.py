@@ -126,6 +126,9 @@ def test_a_checkpoint_changed_anywhere_fails_its_signature(seq: int, size: int, 
     value = signed[name]
     if isinstance(value, int):
         changed = value ^ (1 << draw.draw(st.integers(0, 40)))
+    elif name == "signature":  # its hex is read case-insensitively: change the signature itself
+        raw = bytes.fromhex(value)
+        changed = _flip(raw, draw.draw(st.integers(0, len(raw) * 8 - 1))).hex()
     else:
         raw = value.encode()
         changed = _flip(raw, draw.draw(st.integers(0, len(raw) * 8 - 1))).decode("latin-1")
