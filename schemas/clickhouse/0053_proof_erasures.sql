@@ -14,4 +14,4 @@ CREATE TABLE IF NOT EXISTS proof_erasures
     signature  String
 )
 ENGINE = MergeTree
-ORDER BY (company_id, query_id, timestamp);
+ORDER BY (query_id, company_id, timestamp);
