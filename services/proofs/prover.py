@@ -1,0 +1,56 @@
+"""Proofs the query service hands out: inclusion proofs of records, consistency proofs between
+checkpoints. Everything in them is what a verifier needs offline (see README, "Proofs").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from clickhouse_connect.driver.asyncclient import AsyncClient
+
+from services.proofs import ledger, merkle
+from services.proofs.leaf import instant, millis
+
+UNAVAILABLE = "the proof tree's stored nodes are incomplete (tampering?): the operator should run trilha audit"
+PENDING = "not yet covered by a checkpoint: ask again after the next one (TRILHA_CHECKPOINT_INTERVAL_S)"
+
+
+def _key(record: dict[str, Any]) -> tuple[str, str, int]:
+    return record["company_id"], record["query_id"], millis(record["timestamp"])
+
+
+async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """`{"Checkpoint": …, "Proofs": [one per record, same order]}` against the latest checkpoint."""
+    head, found = await asyncio.gather(ledger.latest_checkpoint(ch), ledger.leaves(ch, [_key(r) for r in records]))
+    size = int(head["size"]) if head else 0
+    covered = {key: row for key, row in found.items() if row["leaf_index"] < size}
+    ranges = {key: merkle.inclusion_ranges(row["leaf_index"], size) for key, row in covered.items()}
+    stored = await ledger.nodes(ch, merkle.needed(r for rs in ranges.values() for r in rs))
+    proofs = []
+    for record in records:
+        key = _key(record)
+        row = covered.get(key)
+        if row is None:
+            proofs.append({"query_id": record["query_id"], "status": "pending", "message": PENDING})
+            continue
+        try:
+            path = [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges[key]]
+        except KeyError:  # a stored node is missing: say so, never a 500
+            proofs.append({"query_id": record["query_id"], "status": "unavailable", "message": UNAVAILABLE})
+            continue
+        proofs.append({"query_id": record["query_id"], "status": "included", "leaf_index": row["leaf_index"],
+                       "tree_size": size, "stored_at": instant(row["stored_ms"]), "leaf_hash": row["leaf_hash"],
+                       "path": path})
+    return {"Checkpoint": ledger.public(head) if head else None, "Proofs": proofs}
+
+
+async def consistency(ch: AsyncClient, first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """PROOF(first.size, D[second.size]) as hex hashes."""
+    m, n = int(first["size"]), int(second["size"])
+    if m == 0 or m >= n:
+        return []
+    ranges = merkle.consistency_ranges(m, n)
+    stored = await ledger.nodes(ch, merkle.needed(ranges))
+    return [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges]
+
