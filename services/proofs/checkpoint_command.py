@@ -14,7 +14,7 @@ import signal
 
 import orjson
 
-from services.proofs import checkpointer, keys
+from services.proofs import checkpointer, keys, ledger
 from services.runtime import clients, deps, logs
 from services.runtime.settings import Settings
 
@@ -44,7 +44,8 @@ async def serve(settings: Settings, once: bool) -> int:
     try:
         if once:
             made = await _round(ch, settings)
-            print(orjson.dumps(made).decode() if made else "no new records since the last checkpoint", flush=True)
+            print(orjson.dumps(ledger.public(made)).decode() if made else "no new records since the last checkpoint",
+                  flush=True)
             return 0
         first = True
         while True:
