@@ -13,7 +13,7 @@ import os
 
 import orjson
 
-from services.proofs import checkpointer, keys
+from services.proofs import checkpointer, keys, ledger
 from services.runtime import clients, logs, netcheck
 from services.runtime.running import until_signalled
 from services.runtime.settings import Settings
@@ -40,7 +40,8 @@ async def serve(settings: Settings, once: bool) -> int:
     try:
         if once:
             made = await _round(ch, settings)
-            print(orjson.dumps(made).decode() if made else "no new records since the last checkpoint", flush=True)
+            print(orjson.dumps(ledger.public(made)).decode() if made else "no new records since the last checkpoint",
+                  flush=True)
             return 0
         async with until_signalled(settings, None, log) as stop:
             first = True

@@ -34,7 +34,7 @@ PAGE = 20_000
 
 
 async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed25519PrivateKey) -> dict[str, Any] | None:
-    """Add what was stored since the last checkpoint; the new checkpoint, or None if nothing new."""
+    """Add what was stored since the last checkpoint; the new checkpoint as stored, or None if nothing new."""
     last = await ledger.latest_checkpoint(ch)
     size = int(last["size"]) if last else 0
     horizon = millis(last["horizon"]) if last else 0
@@ -42,9 +42,9 @@ async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed255
     lo = max(0, horizon - int(settings.checkpoint_overlap_s * 1000))
     if hi <= horizon:
         return None
-    stored = await ledger.nodes(ch, set(merkle.pieces(0, size)))
-    frontier = merkle.Frontier(size, lambda level, index: stored[(level, index)])
-    attempt = time.time_ns()
+    edge = await ledger.nodes(ch, set(merkle.pieces(0, size)), last) if last else {}
+    frontier = merkle.Frontier(size, lambda level, index: edge[(level, index)])
+    attempt = await ledger.next_attempt(ch, time.time_ns())
     seen: set[tuple[str, str, int]] = set()
     after = None
     while True:
@@ -59,9 +59,9 @@ async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed255
     body = {"seq": (int(last["seq"]) + 1) if last else 1, "size": frontier.size, "root": frontier.root().hex(),
             "issued_at": instant(int(time.time() * 1000)), "horizon": instant(hi),
             "prev": signing.checkpoint_hash(last) if last else signing.GENESIS, "key_id": key_id}
-    signed = signing.sign(body, key)
-    await ledger.insert(ch, "proof_checkpoints", [{**signed, "attempt": attempt}])
-    return signed
+    stored = {**signing.sign(body, key), "attempt": attempt}
+    await ledger.insert(ch, "proof_checkpoints", [stored])
+    return stored
 
 
 async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.Frontier,

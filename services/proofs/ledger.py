@@ -1,9 +1,11 @@
 """The proof tables in ClickHouse (schemas/clickhouse/0050–0053): reading and writing leaves,
 perfect-subtree nodes, checkpoints and erasures. Values reach SQL only as bound parameters.
 
-A leaf or node row counts only when its `attempt` is a stored checkpoint's: rows of a round that
-was cut short (killed checkpointer, ClickHouse outage) are never read as part of the tree, and the
-next round writes the same indexes again under its own attempt.
+Every row carries its round's `attempt` (ids only grow). A round cut short (killed checkpointer,
+ClickHouse outage) leaves rows that no checkpoint names, and the next round writes the same indexes
+again under a later attempt: within a checkpoint's tree, the row of the highest attempt up to that
+checkpoint's is the one it signed (`_latest`); the checkpointer and audit, which read across
+rounds, take only the attempts stored checkpoints name.
 """
 
 from __future__ import annotations
@@ -64,28 +66,53 @@ def public(checkpoint_row: dict[str, Any]) -> dict[str, Any]:
     return {name: checkpoint_row[name] for name in CHECKPOINT_COLUMNS if name != "attempt"}
 
 
-async def nodes(ch: AsyncClient, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Committed perfect-subtree hashes by (level, index)."""
+async def nodes(ch: AsyncClient, wanted: set[tuple[int, int]], head: dict[str, Any]) -> dict[tuple[int, int], bytes]:
+    """Perfect-subtree hashes by (level, index), all within checkpoint `head`'s tree: of the rows
+    stored for a node, the one written by the latest attempt up to `head`'s (`_latest`)."""
     if not wanted:
         return {}
     levels, indexes = zip(*sorted(wanted), strict=True)
-    rows = await select(ch, "SELECT level, idx, hash FROM proof_nodes WHERE (level, idx) IN "
-                           "(SELECT arrayJoin(arrayZip({levels:Array(UInt8)}, {indexes:Array(UInt64)}))) "
-                           f"AND {_COMMITTED}", {"levels": list(levels), "indexes": list(indexes)})
-    return {(row["level"], row["idx"]): bytes.fromhex(row["hash"]) for row in rows}
+    rows = await select(ch, "SELECT level, idx, hash, attempt FROM proof_nodes WHERE (level, idx) IN "
+                            "(SELECT arrayJoin(arrayZip({levels:Array(UInt8)}, {indexes:Array(UInt64)}))) "
+                            "AND attempt <= {attempt:UInt64}",
+                        {"levels": list(levels), "indexes": list(indexes), "attempt": int(head["attempt"])})
+    return {key: bytes.fromhex(row["hash"]) for key, row in _latest(rows, lambda r: (r["level"], r["idx"])).items()}
 
 
-async def leaves(ch: AsyncClient, keys: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Committed leaves of records (company, query_id, timestamp in ms): index, stored_at, hash."""
+def _latest(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
+    """Per key, the row of the highest attempt. Within a checkpoint's tree that is the committed one:
+    a round cut short wrote rows that the next successful round (a later attempt: attempts only
+    grow, see `next_attempt`) wrote again, and rows beyond the tree are filtered out by the caller."""
+    found: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        k = key(row)
+        if k not in found or int(row["attempt"]) > int(found[k]["attempt"]):
+            found[k] = row
+    return found
+
+
+async def next_attempt(ch: AsyncClient, now_ns: int) -> int:
+    """A round's attempt id: its start time, and above every attempt already stored (a clock set back
+    must not make a new round's rows lose to an older, cut-short round's)."""
+    stored = (await ch.query("SELECT max(attempt) FROM proof_nodes")).result_rows[0][0]
+    return max(now_ns, int(stored or 0) + 1)
+
+
+async def leaves(ch: AsyncClient, keys: list[tuple[str, str, int]],
+                 head: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Leaves of records (company, query_id, timestamp in ms) in checkpoint `head`'s tree: index,
+    stored_at, hash. The caller checks each against the tree's stored leaf hash (node (0, index))."""
     if not keys:
         return {}
     companies, query_ids, stamps = (list(column) for column in zip(*keys, strict=True))
     rows = await select(ch, "SELECT company_id, query_id, toUnixTimestamp64Milli(timestamp) AS ts, leaf_index, "
-                           "toUnixTimestamp64Milli(stored_at) AS stored_ms, leaf_hash FROM proof_leaves "
-                           "WHERE company_id IN {companies:Array(String)} AND query_id IN {ids:Array(String)} "
-                           f"AND {_COMMITTED}", {"companies": companies, "ids": query_ids})
+                            "toUnixTimestamp64Milli(stored_at) AS stored_ms, leaf_hash, attempt FROM proof_leaves "
+                            "WHERE query_id IN {ids:Array(String)} AND company_id IN {companies:Array(String)} "
+                            "AND attempt <= {attempt:UInt64} AND leaf_index < {size:UInt64}",
+                        {"companies": companies, "ids": query_ids, "attempt": int(head["attempt"]),
+                         "size": int(head["size"])})
     wanted = set(keys)
-    found = {(row["company_id"], row["query_id"], row["ts"]): row for row in rows}
+    found = _latest(rows, lambda r: (r["company_id"], r["query_id"], r["ts"]))
     return {key: row for key, row in found.items() if key in wanted}
 
 

@@ -4,7 +4,6 @@ checkpoints. Everything in them is what a verifier needs offline (see README, "P
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
@@ -22,27 +21,36 @@ def _key(record: dict[str, Any]) -> tuple[str, str, int]:
 
 async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str, Any]:
     """`{"Checkpoint": …, "Proofs": [one per record, same order]}` against the latest checkpoint."""
-    head, found = await asyncio.gather(ledger.latest_checkpoint(ch), ledger.leaves(ch, [_key(r) for r in records]))
-    size = int(head["size"]) if head else 0
-    covered = {key: row for key, row in found.items() if row["leaf_index"] < size}
-    ranges = {key: merkle.inclusion_ranges(row["leaf_index"], size) for key, row in covered.items()}
-    stored = await ledger.nodes(ch, merkle.needed(r for rs in ranges.values() for r in rs))
+    head = await ledger.latest_checkpoint(ch)
+    if head is None:
+        return {"Checkpoint": None, "Proofs": [_pending(record) for record in records]}
+    size = int(head["size"])
+    found = await ledger.leaves(ch, [_key(r) for r in records], head)
+    ranges = {key: merkle.inclusion_ranges(row["leaf_index"], size) for key, row in found.items()}
+    wanted = merkle.needed(r for rs in ranges.values() for r in rs) | {(0, row["leaf_index"]) for row in found.values()}
+    stored = await ledger.nodes(ch, wanted, head)
     proofs = []
     for record in records:
-        key = _key(record)
-        row = covered.get(key)
+        row = found.get(_key(record))
         if row is None:
-            proofs.append({"query_id": record["query_id"], "status": "pending", "message": PENDING})
+            proofs.append(_pending(record))
             continue
         try:
-            path = [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges[key]]
-        except KeyError:  # a stored node is missing: say so, never a 500
+            if stored[(0, row["leaf_index"])].hex() != row["leaf_hash"]:
+                raise KeyError(row["leaf_index"])  # the leaf row and the tree disagree
+            path = [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex()
+                    for a, b in ranges[_key(record)]]
+        except KeyError:  # a stored node is missing or does not match: say so, never a 500
             proofs.append({"query_id": record["query_id"], "status": "unavailable", "message": UNAVAILABLE})
             continue
         proofs.append({"query_id": record["query_id"], "status": "included", "leaf_index": row["leaf_index"],
                        "tree_size": size, "stored_at": instant(row["stored_ms"]), "leaf_hash": row["leaf_hash"],
                        "path": path})
-    return {"Checkpoint": ledger.public(head) if head else None, "Proofs": proofs}
+    return {"Checkpoint": ledger.public(head), "Proofs": proofs}
+
+
+def _pending(record: dict[str, Any]) -> dict[str, Any]:
+    return {"query_id": record["query_id"], "status": "pending", "message": PENDING}
 
 
 async def consistency(ch: AsyncClient, first: dict[str, Any], second: dict[str, Any]) -> list[str]:
@@ -51,6 +59,6 @@ async def consistency(ch: AsyncClient, first: dict[str, Any], second: dict[str, 
     if m == 0 or m >= n:
         return []
     ranges = merkle.consistency_ranges(m, n)
-    stored = await ledger.nodes(ch, merkle.needed(ranges))
+    stored = await ledger.nodes(ch, merkle.needed(ranges), second)
     return [merkle.subtree(a, b, lambda level, index: stored[(level, index)]).hex() for a, b in ranges]
 

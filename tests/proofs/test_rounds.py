@@ -60,7 +60,7 @@ async def test_a_round_cut_short_leaves_every_checkpoint_verifiable(stack: Stack
     # a round killed after writing its leaves and nodes, before it signed: the same first steps
     rows = await ledger.new_records(ch, 0, await ledger.server_now_ms(ch), None, 100_000)
     size = int(before["size"])
-    stored = await ledger.nodes(ch, set(merkle.pieces(0, size)))
+    stored = await ledger.nodes(ch, set(merkle.pieces(0, size)), before)
     frontier = merkle.Frontier(size, lambda level, index: stored[(level, index)])
     await checkpointer._append(ch, rows[:3], frontier, set(), attempt=time.time_ns())  # noqa: SLF001
     assert (await ledger.latest_checkpoint(ch))["seq"] == before["seq"]
