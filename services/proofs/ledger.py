@@ -98,22 +98,24 @@ async def next_attempt(ch: AsyncClient, now_ns: int) -> int:
     return max(now_ns, int(stored or 0) + 1)
 
 
-async def leaves(ch: AsyncClient, keys: list[tuple[str, str, int]],
-                 head: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Leaves of records (company, query_id, timestamp in ms) in checkpoint `head`'s tree: index,
-    stored_at, hash. The caller checks each against the tree's stored leaf hash (node (0, index))."""
+async def leaf_rows(ch: AsyncClient, keys: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Every stored leaf row of records (company, query_id, timestamp in ms), of every attempt: read
+    beside the latest checkpoint (one round trip), then narrowed to its tree by `leaves_in`."""
     if not keys:
-        return {}
-    companies, query_ids, stamps = (list(column) for column in zip(*keys, strict=True))
-    rows = await select(ch, "SELECT company_id, query_id, toUnixTimestamp64Milli(timestamp) AS ts, leaf_index, "
+        return []
+    companies, query_ids, _ = (list(column) for column in zip(*keys, strict=True))
+    return await select(ch, "SELECT company_id, query_id, toUnixTimestamp64Milli(timestamp) AS ts, leaf_index, "
                             "toUnixTimestamp64Milli(stored_at) AS stored_ms, leaf_hash, attempt FROM proof_leaves "
-                            "WHERE query_id IN {ids:Array(String)} AND company_id IN {companies:Array(String)} "
-                            "AND attempt <= {attempt:UInt64} AND leaf_index < {size:UInt64}",
-                        {"companies": companies, "ids": query_ids, "attempt": int(head["attempt"]),
-                         "size": int(head["size"])})
-    wanted = set(keys)
-    found = _latest(rows, lambda r: (r["company_id"], r["query_id"], r["ts"]))
-    return {key: row for key, row in found.items() if key in wanted}
+                            "WHERE query_id IN {ids:Array(String)} AND company_id IN {companies:Array(String)}",
+                        {"companies": companies, "ids": query_ids})
+
+
+def leaves_in(rows: list[dict[str, Any]], head: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The leaf of each record in checkpoint `head`'s tree (index, stored_at, hash); the caller
+    checks each against the tree's stored leaf hash (node (0, index))."""
+    inside = [row for row in rows if int(row["attempt"]) <= int(head["attempt"])
+              and int(row["leaf_index"]) < int(head["size"])]
+    return _latest(inside, lambda r: (r["company_id"], r["query_id"], r["ts"]))
 
 
 def new_records_sql(after: bool) -> str:
