@@ -46,10 +46,12 @@ lint: $(STAMP)
 
 bench-ingest: $(STAMP)
 	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_ingest
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_proofs --ingest
 
 bench-query: $(STAMP)
 	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_query
 	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_reports
+	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_proofs --query
 
 bench-gateway: $(STAMP)
 	TRILHA_TEST_CLICKHOUSE_SHARDS=$(SHARDS) $(BIN)/python -m tests.bench.bench_gateway

@@ -28,6 +28,7 @@ from query.access import auth
 from query.access.fair_use import CompanySlots
 from query.events import http as events_http
 from query.gateways import http as gateways_http
+from query.proofs import http as proofs_http
 from query.reports import downloads, egress, runs, schedule_edit
 from query.reports import http as reports_http
 from query.state import CH, EXPORT_SLOTS, METRICS, PING, SEARCH_SLOTS, SETTINGS
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> web.Application:
                     web.get("/metrics", auth.public(metrics.handler(registry))),
                     web.get("/openapi.yaml", openapi), web.get(f"/{openapi_doc.CONTRACT_FILE}", contract)])
     app.add_routes(_public(console.ROUTES))
-    app.add_routes(events_http.ROUTES)
+    app.add_routes(events_http.ROUTES + proofs_http.ROUTES)
     app.add_routes(reports_http.ROUTES)
     app.add_routes(gateways_http.ROUTES)
     app.add_routes(runs.ROUTES + downloads.ROUTES + schedule_edit.ROUTES)  # the console's schedule screens

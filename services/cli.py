@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("query.access.tokens", "create, list and revoke API tokens"),
     "gateway": ("services.gateway.proxy", "recording reverse proxy in front of an upstream API"),
     "loadgen": ("services.stack.loadgen", "publish realistic call records at a steady rate"),
+    "checkpoint": ("services.proofs.checkpoint_command", "sign a checkpoint of the proof tree every interval"),
+    "keys": ("services.proofs.keys_command", "print (rotate, retire) the checkpoint signing keys"),
+    "verify": ("services.proofs.verify_command", "check a saved answer's proofs offline, with the public keys"),
+    "audit": ("services.proofs.audit_command", "check every stored record and checkpoint against the tree"),
+    "erase": ("services.proofs.erase_command", "erase a record (LGPD), leaving a signed erasure entry"),
 }
 
 

@@ -24,6 +24,7 @@ from query.events import params as events_params
 from query.events import store as events_store
 from query.events.params import EventsRequest
 from query.state import CH, SEARCH_SLOTS, SETTINGS
+from services.proofs import prover
 
 CURSOR_KIND = "events"
 
@@ -33,28 +34,29 @@ def platform_body(status: int, message: str, parameter: str | None) -> dict[str,
     return {"Result": [], "Status": {"code": status, "message": message, "parameter": parameter}, "Cursor": None}
 
 
-def _answer(records: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
-    return json_response({"Result": records, "Status": {"code": 200, "message": "OK"}, "Cursor": next_cursor})
+Found = tuple[list[dict[str, Any]], str | None]  # records, next cursor
 
 
 @error_shape(platform_body)
 async def events(request: web.Request) -> web.Response:
     who = auth.principal(request)
     wanted = events_params.parse(await parsing.json_object(request))
-    if wanted.query_id:
-        return await _by_query_id(request, TenantScope(who.company_id), wanted)
-    return await _search(request, who.company_id, wanted)
+    find = _by_query_id if wanted.query_id else _search
+    records, next_cursor = await find(request, who.company_id, wanted)
+    proofs = await prover.inclusion(request.app[CH], records) if wanted.proof else {}
+    return json_response({"Result": records, "Status": {"code": 200, "message": "OK"}, "Cursor": next_cursor,
+                          **proofs})
 
 
-async def _by_query_id(request: web.Request, scope: TenantScope, wanted: EventsRequest) -> web.Response:
-    record = await events_store.record_by_query_id(request.app[CH], scope, wanted.query_id or "",
-                                                   wanted.around)
+async def _by_query_id(request: web.Request, company: str, wanted: EventsRequest) -> Found:
+    record = await events_store.record_by_query_id(request.app[CH], TenantScope(company),
+                                                   wanted.query_id or "", wanted.around)
     if record is None:
         raise NotFound("no record with this QueryId: check the id (QueryIds are case-sensitive)", "QueryId")
-    return _answer([record], None)
+    return [record], None
 
 
-async def _search(request: web.Request, company: str, wanted: EventsRequest) -> web.Response:
+async def _search(request: web.Request, company: str, wanted: EventsRequest) -> Found:
     """A q/Tags page within the company's fair share: a slot of its own (waiting up to
     TRILHA_QUERY_SLOT_WAIT_S, else 429) and a time budget across the search's queries (503 beyond it)."""
     settings = request.app[SETTINGS]
@@ -65,7 +67,7 @@ async def _search(request: web.Request, company: str, wanted: EventsRequest) -> 
                            company, wanted)
 
 
-async def _page(ch: Any, secret: str, company: str, wanted: EventsRequest) -> web.Response:
+async def _page(ch: Any, secret: str, company: str, wanted: EventsRequest) -> Found:
     terms = await events_store.search_terms(ch, wanted.q, wanted.tags)
     if not terms:
         raise BadRequest("q and Tags give nothing to search for", "q")
@@ -78,7 +80,7 @@ async def _page(ch: Any, secret: str, company: str, wanted: EventsRequest) -> we
         payload = {**cursor.keyset(Key(page.next.timestamp_ms, page.next.query_id)), "d": page.next.driver,
                    "w": page.next.window}
         next_cursor = cursor.encode(payload, scope, secret)
-    return _answer(page.records, next_cursor)
+    return page.records, next_cursor
 
 
 def _position(payload: dict[str, Any], terms: int) -> events_store.Position:

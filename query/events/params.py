@@ -1,7 +1,7 @@
 """The Events API request body, read and checked against the seed's rules.
 
 Parameters (names exactly as the seed platform spells them): `QueryId`, `q`, `Tags`, `QueryDate`,
-`DateFormat`, `PageSize`, `Cursor`. Rules, each a 400 naming the parameter when broken:
+`DateFormat`, `PageSize`, `Cursor`, `Proof`. Rules, each a 400 naming the parameter when broken:
 - one of QueryId, q or Tags is required; QueryId finds one record, so it is not combined with q/Tags;
 - DateFormat only with QueryDate (default `yyyy-MM-dd`, .NET-style patterns);
 - PageSize (1-1000, default 50) and Cursor only with q or Tags;
@@ -23,7 +23,7 @@ from query.errors import BadRequest
 from query.events import dotnet_dates
 from schemas import call_record_schema
 
-ALLOWED = ("QueryId", "q", "Tags", "QueryDate", "DateFormat", "PageSize", "Cursor")
+ALLOWED = ("QueryId", "q", "Tags", "QueryDate", "DateFormat", "PageSize", "Cursor", "Proof")
 DEFAULT_FORMAT = "yyyy-MM-dd"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 MAX_TERMS = 32
@@ -42,6 +42,7 @@ class EventsRequest:
     query_date: datetime | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     cursor: str | None = None
+    proof: bool = False  # each record's inclusion proof and the checkpoint (services/proofs)
 
     @property
     def day(self) -> tuple[datetime, datetime] | None:
@@ -88,7 +89,8 @@ def parse(body: dict[str, Any]) -> EventsRequest:
                                  f"remove {name}", name)
     page_size = parsing.integer(body, "PageSize", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)
     cursor = parsing.text(body, "Cursor", max_length=4096)
-    return EventsRequest(query_id, q, tags, query_date, page_size or DEFAULT_PAGE_SIZE, cursor)
+    return EventsRequest(query_id, q, tags, query_date, page_size or DEFAULT_PAGE_SIZE, cursor,
+                         bool(parsing.optional(body, "Proof", bool)))
 
 
 def _q(body: dict[str, Any]) -> str | None:

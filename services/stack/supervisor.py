@@ -231,6 +231,8 @@ def _start_stack(sup: Supervisor, args: argparse.Namespace) -> None:
     for server, shard in zip(servers, shards, strict=True):
         _wait_ready(sup, server, "127.0.0.1", shard.http_port, 60)
     asyncio.run(prepare(s))
+    if s.proofs:  # before ingest, so it stops after ingest: its last round covers ingest's last batch
+        sup.start("checkpoint", "checkpoint")
     workers, scheduler = _metrics_ports(s.metrics_port, args.ingest_workers)
     for n, port in enumerate(workers):
         sup.start(f"ingest-{n + 1}" if len(workers) > 1 else "ingest", "ingest", env={"TRILHA_METRICS_PORT": port})

@@ -108,7 +108,7 @@ def test_cluster_migrations_are_replicated_distributed_and_on_cluster() -> None:
     layout = Layout("prod", replicated=True, database="trilha")
     tables = set(shard_keys())
     assert tables == {"calls", "call_ids", "call_terms", "api_tokens", "report_schedules", "report_runs",
-                      "gateway_blocks"}
+                      "gateway_blocks", "proof_leaves", "proof_nodes", "proof_checkpoints", "proof_erasures"}
     assert all(shard_keys().values()), "every table declares its sharding key"
     for _, sql in clickhouse_migrations():
         for statement in statements(sql):

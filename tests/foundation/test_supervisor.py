@@ -108,7 +108,7 @@ def test_a_killed_child_is_restarted_and_sigterm_leaves_no_process(up) -> None: 
     proc, data_dir, query_port, proc_env = up
     shards = shards_under_test()
     servers = ["clickhouse"] if shards == 1 else [f"clickhouse-{n}" for n in range(1, shards + 1)]
-    components = ["broker", *servers, "ingest-1", "ingest-2", "query", "scheduler", "demo"]
+    components = ["broker", *servers, "checkpoint", "ingest-1", "ingest-2", "query", "scheduler", "demo"]
     pids = {name: _pid(data_dir, name) for name in components}
     assert all(_alive(pid) for pid in pids.values())
     assert _healthy(query_port)
