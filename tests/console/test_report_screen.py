@@ -41,7 +41,7 @@ async def test_top_bar_filters_until_minute_paging_and_record(console: Console) 
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "console.png"))  # the README's picture (docs/console.png)
     for label in TOP_BAR:
-        button = page.locator(f".toolbar > [aria-label='{label}'], .menu-wrap > [aria-label='{label}']")
+        button = page.locator(f"#logs .toolbar > [aria-label='{label}'], #logs .menu-wrap > [aria-label='{label}']")
         assert await button.count() == 1 and await button.get_attribute("title") == label
         assert await button.locator("svg").count() == 1, f"{label} has its icon"
     assert len(await page.locator("#filters input, #filters select").all()) == 10
