@@ -41,6 +41,30 @@ def millis(moment: datetime) -> int:
 
 
 def instant(timestamp_ms: int) -> str:
-    """Unix milliseconds as every answer shows a record's time: RFC 3339 UTC, `…T14:30:00.123Z`."""
-    moment = EPOCH + timedelta(milliseconds=timestamp_ms)
+    """Unix milliseconds as every answer shows a record's time: RFC 3339 UTC, `…T14:30:00.123Z`.
+
+    Total over every stored value: the contract accepts `0001-01-01T00:00:00+01:00`, which is in
+    year 0 in UTC, and ClickHouse stores it; Python's datetime stops at year 1, so such instants
+    are computed by calendar arithmetic instead of failing the answer (or the checkpointer)."""
+    try:
+        moment = EPOCH + timedelta(milliseconds=timestamp_ms)
+    except OverflowError:
+        return _calendar_instant(timestamp_ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _calendar_instant(timestamp_ms: int) -> str:
+    """Any Unix millisecond in the proleptic Gregorian calendar (H. Hinnant's civil_from_days);
+    years outside 0000-9999 carry a sign, as RFC 3339's expanded years (ISO 8601) do."""
+    days, ms = divmod(timestamp_ms, 86_400_000)
+    era, day_of_era = divmod(days + 719_468, 146_097)
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    seconds, milli = divmod(ms, 1000)
+    hour, minute, second = seconds // 3600, seconds // 60 % 60, seconds % 60
+    shown_year = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+05d}"
+    return f"{shown_year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}Z"
