@@ -9,6 +9,7 @@ uses: the plain bound on timestamp lets the primary key prune, the OR makes the 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -51,6 +52,27 @@ def instant(timestamp_ms: int) -> str:
     except OverflowError:
         return _calendar_instant(timestamp_ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def instant_millis(text: str) -> int:
+    """The inverse of `instant` (and any ISO 8601 instant with an offset) → Unix milliseconds,
+    total over what `instant` writes, years beyond Python's datetime included."""
+    try:
+        return millis(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        parts = _INSTANT.fullmatch(text)
+        if parts is None:
+            raise
+    year, month, day, hour, minute, second, milli = (int(n) for n in parts.groups())
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146_097 + day_of_era - 719_468
+    return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli
+
+
+_INSTANT = re.compile(r"([+-]?\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z")
 
 
 def _calendar_instant(timestamp_ms: int) -> str:

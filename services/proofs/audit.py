@@ -20,9 +20,11 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.calls.keyset import instant
+from query.calls.keyset import instant_millis as millis
 from query.calls.records import to_record
 from services.proofs import erasure, ledger, merkle, signing
-from services.proofs.leaf import instant, leaf_hash, millis
+from services.proofs.leaf import leaf_hash
 
 
 @dataclass

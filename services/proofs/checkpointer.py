@@ -24,9 +24,11 @@ from typing import Any
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from query.calls.keyset import instant
+from query.calls.keyset import instant_millis as millis
 from query.calls.records import to_record
 from services.proofs import ledger, merkle, signing
-from services.proofs.leaf import instant, leaf_hash, millis
+from services.proofs.leaf import leaf_hash
 from services.runtime.settings import Settings
 
 PAGE = 20_000
@@ -76,7 +78,7 @@ async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.
         stored_at = instant(row["stored_ms"])
         digest = leaf_hash(to_record(row), stored_at)
         leaves.append({"leaf_index": frontier.size, "company_id": key[0], "query_id": key[1],
-                       "timestamp": instant(key[2]), "stored_at": stored_at, "leaf_hash": digest.hex(),
+                       "timestamp": ledger.stored_time(key[2]), "stored_at": stored_at, "leaf_hash": digest.hex(),
                        "attempt": attempt})
         nodes += [{"level": level, "idx": index, "hash": h.hex(), "attempt": attempt}
                   for level, index, h in frontier.append(digest)]

@@ -16,10 +16,10 @@ from typing import Any
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from query.calls.keyset import instant
 from schemas import cluster
 from schemas.migrations import for_layout
 from services.proofs import ledger, signing
-from services.proofs.leaf import instant
 from services.runtime import clients
 from services.runtime.settings import ConfigError, Settings
 
@@ -56,7 +56,8 @@ async def erase(settings: Settings, company: str, query_id: str, reason: str, ke
                     "leaf_index": leaf["leaf_index"], "leaf_hash": leaf["leaf_hash"],
                     "erased_at": instant(int(time.time() * 1000)), "reason": reason, "key_id": key_id}
             made.append(signing.sign(body, key, signing.ERASURE_VERSION, FIELDS))
-        await ledger.insert(ch, "proof_erasures", made)
+        await ledger.insert(ch, "proof_erasures", [{**entry, "timestamp": ledger.stored_time(leaf["ts"])}
+                                                   for entry, leaf in zip(made, found, strict=True)])
     finally:
         await ch.close()
     await delete_rows(settings, company, query_id)

@@ -9,22 +9,9 @@ leaf the signed tree holds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.proofs import canonical, merkle
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def instant(millis: int) -> str:
-    """Milliseconds since the epoch as the proof format writes instants (UTC, milliseconds, `Z`)."""
-    return (_EPOCH + timedelta(milliseconds=millis)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def millis(text: str) -> int:
-    """An instant as the proof format writes it (or any ISO 8601 with an offset) → ms since the epoch."""
-    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def leaf_bytes(record: dict[str, Any], stored_at: str) -> bytes:

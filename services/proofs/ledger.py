@@ -31,6 +31,14 @@ async def select(ch: AsyncClient, sql: str, parameters: dict[str, Any] | None = 
     return [orjson.loads(line) for line in raw.splitlines() if line]
 
 
+def stored_time(timestamp_ms: int) -> orjson.Fragment:
+    """A DateTime64(3) value as ClickHouse reads it back exactly from JSON: a decimal number of Unix
+    seconds (a JSON number: as a string, best-effort parsing takes a leading minus for an offset).
+    An ISO string cannot carry every instant `calls` holds (the contract lets in year 0)."""
+    sign = "-" if timestamp_ms < 0 else ""
+    return orjson.Fragment(f"{sign}{abs(timestamp_ms) // 1000}.{abs(timestamp_ms) % 1000:03d}".encode())
+
+
 async def insert(ch: AsyncClient, table: str, rows: Iterable[dict[str, Any]]) -> None:
     body = b"\n".join(orjson.dumps(row) for row in rows)
     if body:

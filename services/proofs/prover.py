@@ -9,8 +9,9 @@ from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.calls.keyset import instant
+from query.calls.keyset import instant_millis as millis
 from services.proofs import ledger, merkle
-from services.proofs.leaf import instant, millis
 
 UNAVAILABLE = "the proof tree's stored nodes are incomplete (tampering?): the operator should run trilha audit"
 PENDING = "not yet covered by a checkpoint: ask again after the next one (TRILHA_CHECKPOINT_INTERVAL_S)"

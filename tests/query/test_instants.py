@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.writer import contract_columns, insert_settings
-from query.calls.keyset import _calendar_instant, instant
+from query.calls.keyset import _calendar_instant, instant, instant_millis
 from services.stack.records import RecordFactory
 from tests.query.support import bearer, create_token, query_service, unique_company
 from tests.stack import Stack
@@ -29,9 +29,10 @@ def test_calendar_arithmetic_agrees_with_datetime_wherever_datetime_reaches(ms: 
 
 
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
-def test_any_stored_millisecond_has_an_instant(ms: int) -> None:
+def test_any_stored_millisecond_has_an_instant_that_reads_back(ms: int) -> None:
     shown = instant(ms)
     assert shown.endswith("Z") and shown[-5] == "." and "T" in shown
+    assert instant_millis(shown) == ms
 
 
 def test_year_zero_as_the_contract_lets_it_in() -> None:
