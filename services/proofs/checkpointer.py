@@ -66,8 +66,11 @@ async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed255
 
 async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.Frontier,
                   seen: set[tuple[str, str, int]], attempt: int) -> None:
-    """Give each new record the next leaf index; store its leaf and the subtrees it completes."""
-    leaves, nodes = [], []
+    """Give each new record the next leaf index; store its leaf and the subtrees it completes
+    (column by column: one JSON document per table and page, not one object per row)."""
+    leaves: dict[str, list[Any]] = {name: [] for name in ("leaf_index", "company_id", "query_id", "timestamp",
+                                                          "stored_at", "leaf_hash")}
+    nodes: dict[str, list[Any]] = {"level": [], "idx": [], "hash": []}
     for row in rows:
         key = (row["stored_company"], row["query_id"], row["timestamp_ms"])
         if key in seen:
@@ -75,10 +78,12 @@ async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.
         seen.add(key)
         stored_at = instant(row["stored_ms"])
         digest = leaf_hash(to_record(row), stored_at)
-        leaves.append({"leaf_index": frontier.size, "company_id": key[0], "query_id": key[1],
-                       "timestamp": instant(key[2]), "stored_at": stored_at, "leaf_hash": digest.hex(),
-                       "attempt": attempt})
-        nodes += [{"level": level, "idx": index, "hash": h.hex(), "attempt": attempt}
-                  for level, index, h in frontier.append(digest)]
-    await ledger.insert(ch, "proof_leaves", leaves)
-    await ledger.insert(ch, "proof_nodes", nodes)
+        for column, value in zip(leaves.values(), (frontier.size, key[0], key[1], instant(key[2]), stored_at,
+                                                   digest.hex()), strict=True):
+            column.append(value)
+        for level, index, h in frontier.append(digest):
+            nodes["level"].append(level)
+            nodes["idx"].append(index)
+            nodes["hash"].append(h.hex())
+    await ledger.insert_columns(ch, "proof_leaves", {**leaves, "attempt": [attempt] * len(leaves["leaf_index"])})
+    await ledger.insert_columns(ch, "proof_nodes", {**nodes, "attempt": [attempt] * len(nodes["level"])})

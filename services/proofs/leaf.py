@@ -12,14 +12,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from query.calls import keyset
 from services.proofs import canonical, merkle
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def instant(millis: int) -> str:
-    """Milliseconds since the epoch as the proof format writes instants (UTC, milliseconds, `Z`)."""
-    return (_EPOCH + timedelta(milliseconds=millis)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Milliseconds since the epoch as the proof format writes instants (UTC, milliseconds, `Z`):
+    the way every answer writes a record's time."""
+    return keyset.instant(millis)
 
 
 def millis(text: str) -> int:
