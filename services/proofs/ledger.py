@@ -105,60 +105,16 @@ async def next_attempt(ch: AsyncClient, now_ns: int) -> int:
     return max(now_ns, int(stored or 0) + 1)
 
 
-# The latest checkpoint, as max((seq, attempt, size)): the row `latest_checkpoint` takes.
-_HEAD = "(SELECT max((seq, attempt, size)) FROM proof_checkpoints)"
-
-
-def path_nodes_sql(indexes: str, size: str) -> str:
-    """SQL for the (level, idx) of the stored perfect subtrees the inclusion paths of leaves
-    `indexes` (an Array(UInt64) expression) in a tree of `size` leaves fold from, plus the leaves
-    themselves: exactly `merkle.needed(merkle.inclusion_ranges(m, size)) | {(0, m)}` per m < size
-    (tests/proofs/test_proof_reads.py checks it). Per level l with 2**l <= size: the sibling
-    s = (m >> l) xor 1 when its subtree is complete ((s + 1) << l <= size), and the tree's right
-    edge (l, (size >> l) − 1) when bit l of size is set and leaf m and the last leaf lie in different
-    subtrees of level l + 1 (the edge pieces then fold m's one incomplete sibling)."""
-    levels = f"arrayFilter(l -> bitShiftLeft(toUInt64(1), l) <= {size}, range(64))"
-    sibling = "bitXor(bitShiftRight(m, l), 1)"
-    siblings = (f"arrayMap(l -> (toUInt8(l), toUInt64({sibling})), "
-                f"arrayFilter(l -> bitShiftLeft({sibling} + 1, l) <= {size}, {levels}))")
-    edge = (f"arrayMap(l -> (toUInt8(l), toUInt64(bitShiftRight({size}, l) - 1)), arrayFilter(l -> bitTest({size}, l) "
-            f"AND bitShiftRight(m, l + 1) != bitShiftRight(toUInt64({size} - 1), l + 1), {levels}))")
-    return (f"arrayDistinct(arrayFlatten(arrayMap(m -> arrayConcat([(toUInt8(0), toUInt64(m))], {siblings}, {edge}), "
-            f"arrayFilter(m -> m < {size}, {indexes}))))")
-
-
-_LEAF_COLUMNS = ("company_id", "query_id", "toUnixTimestamp64Milli(timestamp) AS ts", "leaf_index",
-                 "toUnixTimestamp64Milli(stored_at) AS stored_ms", "leaf_hash", "attempt")
-_PROOF_READS = (  # the leaves are read once, as a scalar: their indexes choose the nodes
-    "WITH " + _HEAD + " AS head, (SELECT groupArray((" + ", ".join(_LEAF_COLUMNS) + ")) FROM proof_leaves "
-    "WHERE query_id IN {ids:Array(String)} AND company_id IN {companies:Array(String)}) AS leaves "
-    "SELECT 'checkpoint', formatRowNoNewline('JSONEachRow', " + ", ".join(CHECKPOINT_COLUMNS) + ") "
-    "FROM proof_checkpoints WHERE seq = head.1 AND attempt = head.2 "
-    "UNION ALL SELECT 'leaf', formatRowNoNewline('JSONEachRow', "
-    + ", ".join(f"leaf.{n} AS {c.rsplit(' ', 1)[-1]}" for n, c in enumerate(_LEAF_COLUMNS, 1))
-    + ") FROM (SELECT arrayJoin(leaves) AS leaf) "
-    "UNION ALL SELECT 'node', formatRowNoNewline('JSONEachRow', level, idx, hash, attempt) FROM proof_nodes "
-    f"WHERE (level, idx) IN (SELECT arrayJoin({path_nodes_sql('arrayMap(leaf -> leaf.4, leaves)', 'head.3')})) "
-    "AND attempt <= head.2")
-
-
-async def proof_reads(ch: AsyncClient, keys: list[tuple[str, str, int]]) -> tuple[
-        dict[str, Any] | None, list[dict[str, Any]], dict[tuple[int, int], bytes]]:
-    """In one round trip, read by each table's sorting key, what inclusion proofs of records
-    (company, query_id, timestamp in ms) need: the latest checkpoint, every stored leaf row of the
-    records (of every attempt; `leaves_in` narrows them to its tree), and the stored perfect
-    subtrees their paths fold from in that tree (`nodes`' rule: per node, the latest attempt up
-    to the checkpoint's)."""
-    companies, query_ids = sorted({k[0] for k in keys}), sorted({k[1] for k in keys})
-    raw = await ch.raw_query(_PROOF_READS, parameters={"companies": companies, "ids": query_ids}, fmt="TSVRaw",
-                             settings={"output_format_json_quote_64bit_integers": 0})
-    found: dict[str, list[dict[str, Any]]] = {"checkpoint": [], "leaf": [], "node": []}
-    for line in raw.splitlines():
-        kind, _, row = line.partition(b"\t")
-        found[kind.decode()].append(orjson.loads(row))
-    head = found["checkpoint"][0] if found["checkpoint"] else None
-    nodes = _latest(found["node"], lambda r: (r["level"], r["idx"]))
-    return head, found["leaf"], {key: bytes.fromhex(row["hash"]) for key, row in nodes.items()}
+async def leaf_rows(ch: AsyncClient, keys: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Every stored leaf row of records (company, query_id, timestamp in ms), of every attempt: read
+    beside the latest checkpoint (one round trip), then narrowed to its tree by `leaves_in`."""
+    if not keys:
+        return []
+    companies, query_ids, _ = (list(column) for column in zip(*keys, strict=True))
+    return await select(ch, "SELECT company_id, query_id, toUnixTimestamp64Milli(timestamp) AS ts, leaf_index, "
+                            "toUnixTimestamp64Milli(stored_at) AS stored_ms, leaf_hash, attempt FROM proof_leaves "
+                            "WHERE query_id IN {ids:Array(String)} AND company_id IN {companies:Array(String)}",
+                        {"companies": companies, "ids": query_ids})
 
 
 def leaves_in(rows: list[dict[str, Any]], head: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:

@@ -4,6 +4,7 @@ checkpoints. Everything in them is what a verifier needs offline (see README, "P
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
@@ -21,12 +22,14 @@ def _key(record: dict[str, Any]) -> tuple[str, str, int]:
 
 async def inclusion(ch: AsyncClient, records: list[dict[str, Any]]) -> dict[str, Any]:
     """`{"Checkpoint": …, "Proofs": [one per record, same order]}` against the latest checkpoint."""
-    head, rows, stored = await ledger.proof_reads(ch, [_key(r) for r in records])
+    head, rows = await asyncio.gather(ledger.latest_checkpoint(ch), ledger.leaf_rows(ch, [_key(r) for r in records]))
     if head is None:
         return {"Checkpoint": None, "Proofs": [_pending(record) for record in records]}
     size = int(head["size"])
     found = ledger.leaves_in(rows, head)
     ranges = {key: merkle.inclusion_ranges(row["leaf_index"], size) for key, row in found.items()}
+    wanted = merkle.needed(r for rs in ranges.values() for r in rs) | {(0, row["leaf_index"]) for row in found.values()}
+    stored = await ledger.nodes(ch, wanted, head)
     proofs = []
     for record in records:
         row = found.get(_key(record))
