@@ -26,7 +26,8 @@ _BELOW_E000 = bytes(range(0xEE))  # deleted from UTF-8, what is left are lead by
 # version, a word) is the token around it looked at (`_maybe_unlike`): a number token follows `:`,
 # `,` or `[` in orjson's compact output; text that merely looks like one only costs the exact check.
 _HINTS = (b".0", b"e+", b"e-")
-_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?[,\]}]")  # one number token, and what ends it
+# A number token orjson may write otherwise than RFC 8785 (integral, or with an exponent), and what ends it.
+_UNLIKE = re.compile(rb"-?[0-9]+(?:\.0|(?:\.[0-9]+)?e[-+][0-9]+)[,\]}]")
 _IN_NUMBER = frozenset(b"0123456789-.")
 _FLOATS: list[str] = []  # the float tokens `_FLOAT_SCANNER` met (one caller at a time: no await inside)
 _FLOAT_SCANNER = json.JSONDecoder(parse_float=_FLOATS.append)
@@ -68,7 +69,7 @@ def _maybe_unlike(out: bytes) -> bool:
             start = at
             while start and out[start - 1] in _IN_NUMBER:
                 start -= 1
-            if start and out[start - 1] in b":,[" and _NUMBER.match(out, start):
+            if start and out[start - 1] in b":,[" and _UNLIKE.match(out, start):
                 return True
             at = out.find(hint, at + 1)
     return False

@@ -71,19 +71,21 @@ async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.
     leaves: dict[str, list[Any]] = {name: [] for name in ("leaf_index", "company_id", "query_id", "timestamp",
                                                           "stored_at", "leaf_hash")}
     nodes: dict[str, list[Any]] = {"level": [], "idx": [], "hash": []}
+    add_leaf = tuple(column.append for column in leaves.values())
+    add_node = tuple(column.append for column in nodes.values())
     for row in rows:
         key = (row["stored_company"], row["query_id"], row["timestamp_ms"])
         if key in seen:
             continue
         seen.add(key)
-        stored_at = instant(row["stored_ms"])
-        digest = leaf_hash(to_record(row), stored_at)
-        for column, value in zip(leaves.values(), (frontier.size, key[0], key[1], instant(key[2]), stored_at,
-                                                   digest.hex()), strict=True):
-            column.append(value)
+        stored_at, record = instant(row["stored_ms"]), to_record(row)
+        digest = leaf_hash(record, stored_at)
+        values = (frontier.size, key[0], key[1], record["timestamp"], stored_at, digest.hex())
+        for add, value in zip(add_leaf, values, strict=True):
+            add(value)
         for level, index, h in frontier.append(digest):
-            nodes["level"].append(level)
-            nodes["idx"].append(index)
-            nodes["hash"].append(h.hex())
+            add_node[0](level)
+            add_node[1](index)
+            add_node[2](h.hex())
     await ledger.insert_columns(ch, "proof_leaves", {**leaves, "attempt": [attempt] * len(leaves["leaf_index"])})
     await ledger.insert_columns(ch, "proof_nodes", {**nodes, "attempt": [attempt] * len(nodes["level"])})
