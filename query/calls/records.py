@@ -70,20 +70,33 @@ def to_record(row: dict[str, Any], names: Iterable[str] | None = None) -> dict[s
     order, plus `served_as_text` when a payload could not be served as JSON."""
     record: dict[str, Any] = {}
     as_text: dict[str, str] = {}
-    for name in names or fields():
-        if name == "timestamp":
-            record[name] = keyset.instant(row["timestamp_ms"])
-        elif name in ("ip", "status"):
-            record[name] = row[_outputs()[name][1]] or None
-        elif name in ("request", "result"):
-            record[name], problem = payload(name, row[name], REPAIRED in row)
+    for name, column, kind in _plan(tuple(names) if names is not None else None):
+        if kind is _PLAIN:
+            record[name] = row[column]
+        elif kind is _NONE_IF_EMPTY:
+            record[name] = row[column] or None
+        elif kind is _TIME:
+            record[name] = keyset.instant(row[column])
+        else:
+            record[name], problem = payload(name, row[column], REPAIRED in row)
             if problem is not None:
                 as_text[name] = problem
-        else:
-            record[name] = row[_outputs()[name][1]]
     if as_text:
         record["served_as_text"] = as_text
     return record
+
+
+_PLAIN, _NONE_IF_EMPTY, _TIME, _PAYLOAD = "plain", "none if empty", "time", "payload"
+
+
+@cache
+def _plan(names: tuple[str, ...] | None) -> tuple[tuple[str, str, str], ...]:
+    """Per field of `names` (default every field): its output column and how `to_record` turns it
+    into the record's value, worked out once (to_record runs once per record a reader serves)."""
+    kinds = {"timestamp": _TIME, "ip": _NONE_IF_EMPTY, "status": _NONE_IF_EMPTY, "request": _PAYLOAD,
+             "result": _PAYLOAD}
+    return tuple((name, name if name in ("request", "result") else _outputs()[name][1], kinds.get(name, _PLAIN))
+                 for name in names or fields())
 
 
 async def json_rows(ch: Any, statement: Statement, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -18,7 +18,17 @@ from typing import Any
 
 import orjson
 
-_HIGH = re.compile(rb"[\xee-\xf4]")  # UTF-8 lead bytes of U+E000 and above
+_BELOW_E000 = bytes(range(0xEE))  # deleted from UTF-8, what is left are lead bytes of U+E000 and above
+# Where orjson's number may not be RFC 8785's: an integral float (`1.0`, `-0.0`) or an exponent,
+# which orjson always signs (its `1e-6`, `1e+16` are `0.000001`, `10000000000000000` there).
+# orjson writes every other float in fixed notation with the shortest digits, as ECMAScript does.
+# Searching for `.0`, `e+`, `e-` is a fast byte search; only where one occurs (an IP address, a
+# version, a word) is the token around it looked at (`_maybe_unlike`): a number token follows `:`,
+# `,` or `[` in orjson's compact output; text that merely looks like one only costs the exact check.
+_HINTS = (b".0", b"e+", b"e-")
+# A number token orjson may write otherwise than RFC 8785 (integral, or with an exponent), and what ends it.
+_UNLIKE = re.compile(rb"-?[0-9]+(?:\.0|(?:\.[0-9]+)?e[-+][0-9]+)[,\]}]")
+_IN_NUMBER = frozenset(b"0123456789-.")
 _FLOATS: list[str] = []  # the float tokens `_FLOAT_SCANNER` met (one caller at a time: no await inside)
 _FLOAT_SCANNER = json.JSONDecoder(parse_float=_FLOATS.append)
 
@@ -40,12 +50,29 @@ def _fast(container: dict[str, Any] | list[Any]) -> str | None:
         out = orjson.dumps(container, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
     except orjson.JSONEncodeError:
         return None
-    if _HIGH.search(out):
+    if not out.isascii() and out.translate(None, _BELOW_E000):
         return None
     text = out.decode()
+    if not _maybe_unlike(out):
+        return text
     _FLOATS.clear()
     _FLOAT_SCANNER.decode(text)  # C scanner; calls back only for float tokens
     return text if all(number(float(token)) == token for token in _FLOATS) else None
+
+
+def _maybe_unlike(out: bytes) -> bool:
+    """Whether orjson's compact output may hold a number RFC 8785 writes otherwise (see `_HINTS`):
+    a hint that is inside a number token (after `:`, `,` or `[`, up to `,`, `]` or `}`)."""
+    for hint in _HINTS:
+        at = out.find(hint)
+        while at >= 0:
+            start = at
+            while start and out[start - 1] in _IN_NUMBER:
+                start -= 1
+            if start and out[start - 1] in b":,[" and _UNLIKE.match(out, start):
+                return True
+            at = out.find(hint, at + 1)
+    return False
 
 
 def _write(value: Any, out: Callable[[str], None]) -> None:

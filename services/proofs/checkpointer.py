@@ -24,11 +24,10 @@ from typing import Any
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from query.calls.keyset import instant
 from query.calls.keyset import instant_millis as millis
 from query.calls.records import to_record
 from services.proofs import ledger, merkle, signing
-from services.proofs.leaf import leaf_hash
+from services.proofs.leaf import instant, leaf_hash
 from services.runtime.settings import Settings
 
 PAGE = 20_000
@@ -68,19 +67,26 @@ async def run_round(ch: AsyncClient, settings: Settings, key_id: str, key: Ed255
 
 async def _append(ch: AsyncClient, rows: list[dict[str, Any]], frontier: merkle.Frontier,
                   seen: set[tuple[str, str, int]], attempt: int) -> None:
-    """Give each new record the next leaf index; store its leaf and the subtrees it completes."""
-    leaves, nodes = [], []
+    """Give each new record the next leaf index; store its leaf and the subtrees it completes
+    (column by column: one JSON document per table and page, not one object per row)."""
+    leaves: dict[str, list[Any]] = {name: [] for name in ("leaf_index", "company_id", "query_id", "timestamp",
+                                                          "stored_at", "leaf_hash")}
+    nodes: dict[str, list[Any]] = {"level": [], "idx": [], "hash": []}
+    add_leaf = tuple(column.append for column in leaves.values())
+    add_node = tuple(column.append for column in nodes.values())
     for row in rows:
         key = (row["stored_company"], row["query_id"], row["timestamp_ms"])
         if key in seen:
             continue
         seen.add(key)
-        stored_at = instant(row["stored_ms"])
-        digest = leaf_hash(to_record(row), stored_at)
-        leaves.append({"leaf_index": frontier.size, "company_id": key[0], "query_id": key[1],
-                       "timestamp": ledger.stored_time(key[2]), "stored_at": stored_at, "leaf_hash": digest.hex(),
-                       "attempt": attempt})
-        nodes += [{"level": level, "idx": index, "hash": h.hex(), "attempt": attempt}
-                  for level, index, h in frontier.append(digest)]
-    await ledger.insert(ch, "proof_leaves", leaves)
-    await ledger.insert(ch, "proof_nodes", nodes)
+        stored_at, record = instant(row["stored_ms"]), to_record(row)
+        digest = leaf_hash(record, stored_at)
+        values = (frontier.size, key[0], key[1], ledger.stored_time(key[2]), stored_at, digest.hex())
+        for add, value in zip(add_leaf, values, strict=True):
+            add(value)
+        for level, index, h in frontier.append(digest):
+            add_node[0](level)
+            add_node[1](index)
+            add_node[2](h.hex())
+    await ledger.insert_columns(ch, "proof_leaves", {**leaves, "attempt": [attempt] * len(leaves["leaf_index"])})
+    await ledger.insert_columns(ch, "proof_nodes", {**nodes, "attempt": [attempt] * len(nodes["level"])})

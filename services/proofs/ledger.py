@@ -45,6 +45,13 @@ async def insert(ch: AsyncClient, table: str, rows: Iterable[dict[str, Any]]) ->
         await ch.raw_insert(table, None, body, fmt="JSONEachRow", settings=_INSERT)
 
 
+async def insert_columns(ch: AsyncClient, table: str, columns: dict[str, list[Any]]) -> None:
+    """Rows given column by column (equal lengths), as one JSONColumns document: one orjson call
+    for a whole page instead of one per row."""
+    if columns and next(iter(columns.values())):
+        await ch.raw_insert(table, None, orjson.dumps(columns), fmt="JSONColumns", settings=_INSERT)
+
+
 async def server_now_ms(ch: AsyncClient) -> int:
     """ClickHouse's clock, the one `calls.ingested_at` is stamped with."""
     return int((await ch.query("SELECT toUnixTimestamp64Milli(now64(3))")).result_rows[0][0])

@@ -42,19 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     return in_own_stack("proofs", lambda stack: work(stack, args))
 
 
-async def _catch_up(stack: Stack) -> tuple[int, float]:
-    """Rounds until nothing new: leaves added, seconds taken."""
+async def _catch_up(stack: Stack) -> tuple[int, float, float]:
+    """Rounds until nothing new: leaves added, seconds taken, and this process's CPU seconds in
+    them (the checkpointer's own work, whatever else loads the machine; ClickHouse's not included)."""
     kid, key = keys.current(keys.keys_dir(stack.settings))
     settings = replace(stack.settings, checkpoint_lag_s=0.0)
     ch = await clients.clickhouse(settings)
     try:
         before = await ledger.latest_checkpoint(ch)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while await checkpointer.run_round(ch, settings, kid, key) is not None:
             pass
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         after = await ledger.latest_checkpoint(ch)
         added = int(after["size"] if after else 0) - int(before["size"] if before else 0)
-        return added, time.perf_counter() - started
+        return added, seconds, cpu
     finally:
         await ch.close()
 
@@ -77,19 +79,24 @@ async def ingest(stack: Stack, args: argparse.Namespace) -> int:
             stack.stop("bench-checkpoint")
         rates[label].append(rate)
         print(f"ingest, proofs {label}: {rate:>10,.0f} records/s  ({steady:,.0f}/s steady)", flush=True)
-    added, seconds = await _catch_up(stack)
+    added, seconds, _ = await _catch_up(stack)
     on, off = statistics.mean(rates["on"]), statistics.mean(rates["off"])
     print(f"mean of two runs each: proofs off {off:,.0f} records/s, on {on:,.0f} records/s; "
           f"ratio on/off: {on / off:.2f}  (aim >= 0.9)")
     rounds = stack.log("bench-checkpoint").count("checkpoint signed")
     print(f"checkpoint rounds during the 'on' runs: {rounds}; left to catch up after the last: {added:,} leaves "
           f"in {seconds:.1f}s")
-    total, seconds = await _rebuild_rate(stack)
-    print(f"checkpointer alone: {total / seconds:,.0f} leaves/s (JCS + hashes + inserts, {total:,} records)")
+    total, seconds, cpu = await _rebuild_rate(stack)
+    print(f"checkpointer alone: {total / seconds:,.0f} leaves/s (JCS + hashes + inserts, {total:,} records), "
+          f"{_per_leaf(cpu, total)}")
     return 0
 
 
-async def _rebuild_rate(stack: Stack) -> tuple[int, float]:
+def _per_leaf(cpu: float, leaves: int) -> str:
+    return f"{cpu * 1e6 / max(leaves, 1):,.0f} µs of checkpointer CPU per leaf"
+
+
+async def _rebuild_rate(stack: Stack) -> tuple[int, float, float]:
     """The checkpointer's own rate: a fresh batch of stored records made leaves in one go."""
     company = f"bench-rate-{int(time.time())}"
     ch = await clients.clickhouse(stack.settings)
@@ -106,8 +113,9 @@ async def _rebuild_rate(stack: Stack) -> tuple[int, float]:
 async def lookups(stack: Stack, args: argparse.Namespace) -> int:
     print(f"loading {args.records:,} records ...", flush=True)
     loaded = await dataset.load(stack.settings, args.records, progress=False)
-    added, seconds = await _catch_up(stack)
-    print(f"checkpoint over them: {added:,} leaves in {seconds:.1f}s ({added / seconds:,.0f} leaves/s)", flush=True)
+    added, seconds, cpu = await _catch_up(stack)
+    print(f"checkpoint over them: {added:,} leaves in {seconds:.1f}s ({added / seconds:,.0f} leaves/s, "
+          f"{_per_leaf(cpu, added)})", flush=True)
     settings = replace(stack.settings, query_port=free_port())
     stack.spawn("query-proofs", "query", settings=settings)
     if not wait_for_port("127.0.0.1", settings.query_port, 60):

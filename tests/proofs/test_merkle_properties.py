@@ -133,3 +133,15 @@ def test_a_checkpoint_changed_anywhere_fails_its_signature(seq: int, size: int, 
         raw = value.encode()
         changed = _flip(raw, draw.draw(st.integers(0, len(raw) * 8 - 1))).decode("latin-1")
     assert not signing.signature_ok({**signed, name: changed}, keys)
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**53, 2**53), min_size=2,
+                max_size=6), st.text(max_size=8))
+@settings(max_examples=1000, deadline=None)
+def test_numbers_take_the_fast_path_only_when_orjson_writes_them_as_rfc_8785_does(numbers: list[float],
+                                                                                 text: str) -> None:
+    """The canonical encoder trusts orjson's output unless a byte search hints at an integral float
+    or an exponent: every number, next to text that may look like one, still comes out as the
+    independent verifier writes it."""
+    value = {"n": numbers, "s": [text, *map(str, numbers)], "x": numbers[0]}
+    assert canonical.dumps(value) == independent.jcs(value).encode()
