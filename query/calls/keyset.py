@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,12 +47,18 @@ def instant(timestamp_ms: int) -> str:
 
     Total over every stored value: the contract accepts `0001-01-01T00:00:00+01:00`, which is in
     year 0 in UTC, and ClickHouse stores it; Python's datetime stops at year 1, so such instants
-    are computed by calendar arithmetic instead of failing the answer (or the checkpointer)."""
+    are computed by calendar arithmetic instead of failing the answer (or the checkpointer).
+    Each second's text is cached: pages and checkpoint rounds write many instants per second."""
+    seconds, milli = divmod(timestamp_ms, 1000)
     try:
-        moment = EPOCH + timedelta(milliseconds=timestamp_ms)
+        return f"{_second(seconds)}.{milli:03d}Z"
     except OverflowError:
         return _calendar_instant(timestamp_ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=65_536)
+def _second(seconds: int) -> str:
+    return (EPOCH + timedelta(seconds=seconds)).isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def instant_millis(text: str) -> int:

@@ -24,10 +24,11 @@ from typing import Any
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from query.calls.keyset import instant
 from query.calls.keyset import instant_millis as millis
 from query.calls.records import to_record
 from services.proofs import ledger, merkle, signing
-from services.proofs.leaf import instant, leaf_hash
+from services.proofs.leaf import leaf_hash
 from services.runtime.settings import Settings
 
 PAGE = 20_000

@@ -9,30 +9,9 @@ leaf the signed tree holds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from query.calls import keyset
 from services.proofs import canonical, merkle
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def instant(millis: int) -> str:
-    """Milliseconds since the epoch as the proof format writes instants (UTC, milliseconds, `Z`),
-    as every answer writes a record's time (`keyset.instant`), with the second's text cached: a
-    checkpoint round writes two for every leaf."""
-    seconds, ms = divmod(millis, 1000)
-    try:
-        return f"{_second(seconds)}.{ms:03d}Z"
-    except OverflowError:  # beyond Python's datetime: keyset.instant's answer, whatever it is
-        return keyset.instant(millis)
-
-
-@lru_cache(maxsize=65_536)
-def _second(seconds: int) -> str:
-    return (_EPOCH + timedelta(seconds=seconds)).isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def leaf_bytes(record: dict[str, Any], stored_at: str) -> bytes:
