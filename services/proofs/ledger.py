@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.asyncclient import AsyncClient
 
+from query.calls.keyset import TS
 from query.calls.records import columns
 from query.calls.served import row_from_json
 
 CHECKPOINT_COLUMNS = ("seq", "size", "root", "issued_at", "horizon", "prev", "key_id", "signature", "attempt")
-_MS = "fromUnixTimestamp64Milli({%s:Int64}, 'UTC')"
 _INSERT = {"date_time_input_format": "best_effort"}
 _COMMITTED = "attempt IN (SELECT attempt FROM proof_checkpoints)"
 
@@ -135,9 +135,9 @@ def leaves_in(rows: list[dict[str, Any]], head: dict[str, Any]) -> dict[tuple[st
 
 def new_records_sql(after: bool) -> str:
     """Rows stored in [lo, hi) that are no committed leaf yet, in the order leaves are given."""
-    window = f"ingested_at >= {_MS % 'lo'} AND ingested_at < {_MS % 'hi'}"
-    keyset = (f" AND (ingested_at, company_id, timestamp, query_id) > ({_MS % 'a_stored'}, {{a_company:String}}, "
-              f"{_MS % 'a_ts'}, {{a_id:String}})") if after else ""
+    window = f"ingested_at >= {TS % 'lo'} AND ingested_at < {TS % 'hi'}"
+    keyset = (f" AND (ingested_at, company_id, timestamp, query_id) > ({TS % 'a_stored'}, {{a_company:String}}, "
+              f"{TS % 'a_ts'}, {{a_id:String}})") if after else ""
     return (f"SELECT {columns()}, company_id AS stored_company, toUnixTimestamp64Milli(ingested_at) AS stored_ms "
             "FROM calls "
             f"WHERE {window}{keyset} AND (company_id, query_id, timestamp) NOT IN "
