@@ -60,7 +60,7 @@ class Settings:
     checkpoint_overlap_s: float = _setting(300.0, "proofs: seconds before the last horizon re-read for late rows")
     checkpoint_keys_dir: str = _setting("", "proofs: directory of the signing keys (default <data_dir>/keys)")
     batch_max_rows: int = _setting(100_000, "ingest: rows that make a batch full")
-    batch_max_bytes: int = _setting(32 * 1024 * 1024, "ingest: bytes that make a batch full")
+    batch_max_bytes: int = _setting(128 * 1024 * 1024, "ingest: bytes that make a batch full")
     batch_max_age_s: float = _setting(1.0, "ingest: seconds after which a batch is flushed anyway")
     max_record_bytes: int = _setting(1024 * 1024, "ingest: larger records go to the dead-letter topic")
     insert_timeout_s: float = _setting(30.0, "ingest: one insert may take this long before it is retried")
