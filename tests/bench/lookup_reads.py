@@ -7,6 +7,12 @@ key); each query's rows and bytes read (the `X-ClickHouse-Summary` ClickHouse
 sends with every answer) and its wall time (through clickhouse-connect's row conversion) are
 printed as medians. The stack applies any pending migration when it starts, so running it once on
 the old code and once on the new shows both layouts.
+
+`--costs`: where the time of the `calls` read goes. The read by full key is run selecting one
+column, every column the Events API serves (its expressions: `toValidUTF8`, the IP text), and the
+stored columns as they are (`SELECT *`), with each one's p50; then, for the served read, the
+engine's own work per lookup (`system.events` before and after all of them): CPU, the planning
+phases (parse, analysis, plan, plan optimisation, pipeline), bytes decompressed and marks loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
+from query.calls import keyset, records
 from query.events import sql as events_sql
 from services.runtime import clients
 from tests.bench.harness import in_own_stack
@@ -49,9 +57,45 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
         for name, figures in seen.items():
             wall, read_rows, read_bytes = (statistics.median(f[n] for f in figures) for n in range(3))
             print(f"  {name:<11} p50 {wall:6.1f} ms   rows read {read_rows:>8,.0f}   bytes read {read_bytes:>12,.0f}")
+        if args.costs:
+            await costs(ch, picked)
     finally:
         await ch.close()
     return 0
+
+
+_BY_KEY = (f"FROM calls WHERE company_id = {{company:String}} AND timestamp = {keyset.TS % 'ts'} "
+           "AND query_id = {query_id:String}")
+_ENGINE = ("OSCPUVirtualTimeMicroseconds", "QueryParseMicroseconds", "QueryAnalysisMicroseconds",
+           "QueryPlanBuildMicroseconds", "QueryPlanOptimizeMicroseconds", "QueryPipelineBuildMicroseconds",
+           "CompressedReadBufferBytes", "LoadedMarksCount", "MarkCacheHits", "MarkCacheMisses")
+
+
+async def costs(ch: Any, picked: list[Any]) -> None:
+    """p50 of the `calls` read by key with one, the served and all stored columns; the engine's work."""
+    keys = [(company, query_id, (await ch.query(events_sql.query_id_timestamps(),
+                                                parameters={"company": company, "query_id": query_id})
+                                 ).result_rows[0][0]) for company, query_id in picked]
+    shapes = {"1 column": "SELECT query_id ", "served columns": f"SELECT {records.columns()} ", "SELECT *": "SELECT * "}
+    for name, head in shapes.items():
+        times = []
+        for company, query_id, ms in keys:
+            started = time.perf_counter()
+            await ch.raw_query(head + _BY_KEY, fmt="JSONEachRow", parameters={
+                "company": company, "query_id": query_id, "ts": ms})
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"  calls by key, {name:<15} p50 {statistics.median(times):6.1f} ms")
+    before = await _events(ch)
+    for company, query_id, ms in keys:
+        await ch.raw_query(shapes["served columns"] + _BY_KEY, fmt="JSONEachRow",
+                           parameters={"company": company, "query_id": query_id, "ts": ms})
+    after = await _events(ch)
+    print("  engine, per served read: " + ", ".join(
+        f"{name} {(after.get(name, 0) - before.get(name, 0)) / len(keys):,.0f}" for name in _ENGINE))
+
+
+async def _events(ch: Any) -> dict[str, int]:
+    return dict((await ch.query("SELECT event, value FROM system.events")).result_rows)
 
 
 def _reads(summary: dict[str, str], started: float) -> tuple[float, int, int]:
@@ -62,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", metavar="DIR", required=True)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--costs", action="store_true", help="also: where the time of the calls read goes")
     args = parser.parse_args(argv)
     return in_own_stack("lookup-reads", lambda stack: run(stack, args), reuse=args.reuse)
 
