@@ -23,10 +23,17 @@ and, to show where the ceilings are:
 * the CPU bill: ClickHouse's CPU per record also by its own accounting (`system.events`
   OSCPUVirtualTimeMicroseconds, summed over the shards: query and background threads, merges
   included), the whole pipeline's records per CPU-second (broker + worker + ClickHouse process
-  CPU), and the floor it is measured against: ClickHouse alone inserting 100k of the same records
-  once into a bare table in Native (no parsing, no schema work), and into the `calls` schema in
-  Native and in JSONEachRow (`tests.bench.insert_costs`; `python -m tests.bench.insert_costs` costs
-  each feature of the schema).
+  CPU) over the steady part and over the whole run (partition assignment to the last row, then
+  the merges the run set off until none has run for 20 s: the figure to compare, as the steady
+  part flatters large batches), the rows merges rewrote per record, and the floor it is measured
+  against: ClickHouse alone inserting 100k of the same records once into a bare table in Native
+  (no parsing, no schema work), and into the `calls` schema in Native and in JSONEachRow
+  (`tests.bench.insert_costs`; `python -m tests.bench.insert_costs` costs each feature of the
+  schema);
+* the floor of this design: broker + drain + decoder + one insert, each measured in this run, with
+  the JSON lines as sent, with a Native block built in Python from the decoded records
+  (`tests.bench.native_build`, which checks ClickHouse stores the same rows from it), and with
+  Native as if it cost the worker nothing.
 
 Options: --records N, --partitions P, --profile FILE (py-spy flame graph of the worker, if py-spy
 is installed), --keep (leave the stack's data directory).
@@ -52,7 +59,7 @@ from ingest.writer import contract_columns, insert_settings
 from schemas import cluster
 from services.runtime import clients
 from services.runtime.settings import Settings
-from tests.bench import insert_costs
+from tests.bench import insert_costs, native_build
 from tests.bench.harness import in_own_stack
 from tests.ingest.support import produce, record_values
 from tests.stack import Stack
@@ -80,6 +87,8 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     print(f"  {size / len(values):.0f} bytes/record on average, {size / 1e6:.0f} MB in all")
     decoder = decode_cost(values[:50_000])
     print(f"decoder alone (size, JSON, contract):    {decoder:>10.1f} µs/record")
+    native = native_build.build_cost(values[:50_000])
+    print(f"a Native block built from the decoded records (tests.bench.native_build): {native:.1f} µs/record")
     started = time.perf_counter()
     await produce(settings, values, compression="lz4")
     print(f"produced with lz4 in {time.perf_counter() - started:.1f}s")
@@ -102,7 +111,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
     print(f"ClickHouse alone (raw_insert, no Kafka): {alone:>10,.0f} records/s  = {alone / drain:.2f} of (b),"
           " the ceiling of (c) here")
     floor = await cpu_bill(settings, cpu, whole, record_values(100_000, f"{company}-floor", seed=stamp + 2))
-    design_floor(whole, drain_cpu, decoder, floor)
+    design_floor(whole, drain_cpu, decoder, native, floor)
     return 0
 
 
@@ -132,18 +141,21 @@ async def cpu_bill(settings: Settings, steady: dict[str, float], whole: dict[str
     return floor
 
 
-def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, floor: dict[str, float]) -> None:
+def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, native_us: float,
+                 floor: dict[str, float]) -> None:
     """The least this design can spend per record, each part measured in this run on its own: the
     broker, an aiokafka consumer doing nothing (the drain), the decoder (the contract checked by
     msgspec), ClickHouse parsing the lines into the `calls` schema in one insert, no merge at all;
-    and with Native instead, as if the worker built it for free. The pipeline is compared with both."""
+    with Native instead, built by the worker in Python, and as if built for free (no Python can).
+    The pipeline is compared with each."""
     paid = whole["merges after the last row"] + sum(whole[name] for name in ("broker", "worker", "clickhouse")
                                                     if name in whole)
     fixed = whole.get("broker", 0.0) + drain_us + decoder_us
     for label, insert in (("JSONEachRow, as sent", floor["calls schema, JSONEachRow"]),
+                          ("Native built in Python", native_us + floor["calls schema, Native"]),
                           ("Native built for free", floor["calls schema, Native"])):
         us = fixed + insert
-        print(f"floor of this design, {label}: broker + drain + decoder + one insert = {us:.1f} µs/record"
+        print(f"floor of this design, {label} (broker + drain + decoder + one insert, no merge): {us:.1f} µs/record"
               f" = {1e6 / us:,.0f} records per CPU-second; the pipeline spends {paid / us:.2f}x that")
 
 
@@ -200,6 +212,7 @@ async def end_to_end(stack: Stack, settings: Settings, company: str, expected: i
     spy = _profile(worker.pid, profile) if profile else None
     try:
         at_assignment = await _at_assignment(stack, settings, processes)
+        merged_before = await engine_event(settings, "MergedRows")
         first, last = await _wait_rows(settings, company, expected, processes)
     finally:
         if spy is not None:
@@ -213,8 +226,10 @@ async def end_to_end(stack: Stack, settings: Settings, company: str, expected: i
     whole = {name: (last.cpu[name] - at_assignment.cpu[name]) / expected * 1e6 for name in processes}
     whole["ClickHouse's own accounting"] = (last.engine_us - at_assignment.engine_us) / expected
     whole["merges after the last row"] = (await _merges_settled(settings) - last.engine_us) / expected
-    print(f"active parts of calls once merges settled: {await _calls_parts(settings)} (fewer, larger inserts leave"
-          " fewer parts to merge, now and at every later merge level)")
+    merged = (await engine_event(settings, "MergedRows") - merged_before) / expected
+    print(f"merges: {merged:.2f} rows rewritten per record ingested (every table), {await _calls_parts(settings)}"
+          " active parts of calls left once they settled (fewer, larger inserts: fewer merges now and at every"
+          " later merge level)")
     return expected / (last.at - assigned), rows / max(1e-9, last.at - first.at), steady, whole
 
 
@@ -229,7 +244,7 @@ async def _at_assignment(stack: Stack, settings: Settings, processes: dict[str, 
     return _Seen(time.time(), 0, {name: _cpu(p) for name, p in processes.items()}, await engine_cpu_us(settings))
 
 
-async def _merges_settled(settings: Settings, quiet_s: float = 3.0, limit_s: float = 180.0) -> int:
+async def _merges_settled(settings: Settings, quiet_s: float = 20.0, limit_s: float = 240.0) -> int:
     """ClickHouse's CPU so far once no merge has run for `quiet_s` (at most `limit_s`): merging the
     parts a run inserted is part of what it costs, whenever ClickHouse chooses to do it."""
     deadline, quiet_since = time.monotonic() + limit_s, time.monotonic()
@@ -294,11 +309,18 @@ async def _wait_rows(settings: Settings, company: str, expected: int, processes:
 
 async def engine_cpu_us(settings: Settings) -> int:
     """ClickHouse's CPU so far by its own accounting, summed over the shards (each counts its own)."""
+    return await engine_event(settings, "OSCPUVirtualTimeMicroseconds")
+
+
+async def engine_event(settings: Settings, event: str) -> int:
+    """One of ClickHouse's `system.events` counters so far, summed over the shards."""
     total = 0
     for target in cluster.ddl_targets(settings):
         client = await clients.clickhouse(target)
         try:
-            total += int((await client.query(insert_costs.CPU_SQL)).result_rows[0][0])
+            found = (await client.query("SELECT value FROM system.events WHERE event = {e:String}",
+                                        parameters={"e": event})).result_rows
+            total += int(found[0][0]) if found else 0
         finally:
             await client.close()
     return total
