@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ingest", action="store_true", help="ingest with and without proofs")
     parser.add_argument("--query", action="store_true", help="QueryId lookups with and without a proof")
-    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args(argv)
     work = ingest if args.ingest else lookups
@@ -74,7 +74,7 @@ async def ingest(stack: Stack, args: argparse.Namespace) -> int:
             stack.spawn("bench-checkpoint", "checkpoint", settings=replace(
                 settings, checkpoint_interval_s=5.0, checkpoint_lag_s=1.0))
         try:
-            rate, steady, _ = await end_to_end(stack, settings, company, args.records, None)
+            rate, steady, _, _ = await end_to_end(stack, settings, company, args.records, None, settle=False)
         finally:
             stack.stop("bench-checkpoint")
         rates[label].append(rate)
