@@ -116,13 +116,13 @@ async def run(stack: Stack, args: argparse.Namespace) -> int:
 
 
 async def cpu_bill(settings: Settings, steady: dict[str, float], whole: dict[str, float], values: list[bytes]
-                   ) -> None:
+                   ) -> dict[str, float]:
     """What the pipeline costs in CPU per record, against what ClickHouse alone needs at the least.
 
     The whole run is the figure to compare: the steady part (first row visible to the last) leaves
     out the first batch's decoding and every merge that comes after, so it flatters large batches."""
     def paid(cpu: dict[str, float], merges: float = 0.0) -> float:
-        return merges + sum(us for name, us in cpu.items() if name in ("broker", "worker") or name == "clickhouse")
+        return merges + processes_paid(cpu)
 
     for label, us in (("steady part", paid(steady)),
                       ("whole run", paid(whole)),
@@ -141,6 +141,12 @@ async def cpu_bill(settings: Settings, steady: dict[str, float], whole: dict[str
     return floor
 
 
+def processes_paid(cpu: dict[str, float]) -> float:
+    """µs per record of the pipeline's processes: broker, worker and every ClickHouse shard's
+    process (`clickhouse`, `clickhouse-2`, ...; not the engine's own accounting, the same CPU again)."""
+    return sum(us for name, us in cpu.items() if name in ("broker", "worker") or name.startswith("clickhouse"))
+
+
 def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, native_us: float,
                  floor: dict[str, float]) -> None:
     """The least this design can spend per record, each part measured in this run on its own: the
@@ -148,8 +154,7 @@ def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, na
     msgspec), ClickHouse parsing the lines into the `calls` schema in one insert, no merge at all;
     with Native instead, built by the worker in Python, and as if built for free (no Python can).
     The pipeline is compared with each."""
-    paid = whole["merges after the last row"] + sum(whole[name] for name in ("broker", "worker", "clickhouse")
-                                                    if name in whole)
+    paid = whole["merges after the last row"] + processes_paid(whole)
     fixed = whole.get("broker", 0.0) + drain_us + decoder_us
     for label, insert in (("JSONEachRow, as sent", floor["calls schema, JSONEachRow"]),
                           ("Native built in Python", native_us + floor["calls schema, Native"]),
