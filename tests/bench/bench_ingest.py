@@ -275,8 +275,9 @@ async def _calls_parts(settings: Settings) -> int:
     for target in cluster.ddl_targets(settings):
         client = await clients.clickhouse(target)
         try:
-            total += (await client.query("SELECT count() FROM system.parts WHERE active AND table = 'calls'"
-                                         " AND database = currentDatabase()")).result_rows[0][0]
+            total += (await client.query("SELECT count() FROM system.parts WHERE active"
+                                         " AND table IN ('calls', 'calls_local') AND database = currentDatabase()"
+                                         )).result_rows[0][0]
         finally:
             await client.close()
     return total
