@@ -121,12 +121,9 @@ async def cpu_bill(settings: Settings, steady: dict[str, float], whole: dict[str
 
     The whole run is the figure to compare: the steady part (first row visible to the last) leaves
     out the first batch's decoding and every merge that comes after, so it flatters large batches."""
-    def paid(cpu: dict[str, float], merges: float = 0.0) -> float:
-        return merges + processes_paid(cpu)
-
-    for label, us in (("steady part", paid(steady)),
-                      ("whole run", paid(whole)),
-                      ("whole run + the merges it set off", paid(whole, whole["merges after the last row"]))):
+    for label, us in (("steady part", processes_paid(steady)),
+                      ("whole run", processes_paid(whole)),
+                      ("whole run + the merges it set off", whole_run_paid(whole))):
         print(f"whole pipeline (broker + worker + ClickHouse, process CPU), {label}: {us:.1f} µs/record"
               f" = {1e6 / us:,.0f} records per CPU-second")
     client = await clients.clickhouse(settings)
@@ -147,6 +144,11 @@ def processes_paid(cpu: dict[str, float]) -> float:
     return sum(us for name, us in cpu.items() if name in ("broker", "worker") or name.startswith("clickhouse"))
 
 
+def whole_run_paid(whole: dict[str, float]) -> float:
+    """µs per record of the whole run, with the merges it set off after its last row."""
+    return processes_paid(whole) + whole["merges after the last row"]
+
+
 def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, native_us: float,
                  floor: dict[str, float]) -> None:
     """The least this design can spend per record, each part measured in this run on its own: the
@@ -154,7 +156,7 @@ def design_floor(whole: dict[str, float], drain_us: float, decoder_us: float, na
     msgspec), ClickHouse parsing the lines into the `calls` schema in one insert, no merge at all;
     with Native instead, built by the worker in Python, and as if built for free (no Python can).
     The pipeline is compared with each."""
-    paid = whole["merges after the last row"] + processes_paid(whole)
+    paid = whole_run_paid(whole)
     fixed = whole.get("broker", 0.0) + drain_us + decoder_us
     for label, insert in (("JSONEachRow, as sent", floor["calls schema, JSONEachRow"]),
                           ("Native built in Python", native_us + floor["calls schema, Native"]),
@@ -217,7 +219,7 @@ async def end_to_end(stack: Stack, settings: Settings, company: str, expected: i
     spy = _profile(worker.pid, profile) if profile else None
     try:
         at_assignment = await _at_assignment(stack, settings, processes)
-        merged_before = await engine_event(settings, "MergedRows")
+        merged_before = await engine_event(settings, "MergedRows") if settle else 0
         first, last = await _wait_rows(settings, company, expected, processes)
     finally:
         if spy is not None:
@@ -271,16 +273,8 @@ async def _merges_settled(settings: Settings, quiet_s: float = 20.0, limit_s: fl
 
 
 async def _calls_parts(settings: Settings) -> int:
-    total = 0
-    for target in cluster.ddl_targets(settings):
-        client = await clients.clickhouse(target)
-        try:
-            total += (await client.query("SELECT count() FROM system.parts WHERE active"
-                                         " AND table IN ('calls', 'calls_local') AND database = currentDatabase()"
-                                         )).result_rows[0][0]
-        finally:
-            await client.close()
-    return total
+    return await _summed_over_shards(settings, "SELECT count() FROM system.parts WHERE active"
+                                     " AND table IN ('calls', 'calls_local') AND database = currentDatabase()")
 
 
 @dataclass(frozen=True)
@@ -319,13 +313,17 @@ async def engine_cpu_us(settings: Settings) -> int:
 
 async def engine_event(settings: Settings, event: str) -> int:
     """One of ClickHouse's `system.events` counters so far, summed over the shards."""
+    return await _summed_over_shards(settings, "SELECT sum(value) FROM system.events WHERE event = {e:String}",
+                                     {"e": event})
+
+
+async def _summed_over_shards(settings: Settings, sql: str, parameters: dict[str, str] | None = None) -> int:
+    """A one-number query run on every shard (each counts only its own), the answers added up."""
     total = 0
     for target in cluster.ddl_targets(settings):
         client = await clients.clickhouse(target)
         try:
-            found = (await client.query("SELECT value FROM system.events WHERE event = {e:String}",
-                                        parameters={"e": event})).result_rows
-            total += int(found[0][0]) if found else 0
+            total += int((await client.query(sql, parameters=parameters)).result_rows[0][0])
         finally:
             await client.close()
     return total
